@@ -1,0 +1,3 @@
+"""fieldsync: metadata field customizations kept in git, synced to Consul KV."""
+
+__version__ = "0.1.0"

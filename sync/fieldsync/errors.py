@@ -1,0 +1,19 @@
+"""Errors the CLI reports as one clear line, with the exit code each stands for."""
+
+
+class FieldsyncError(Exception):
+    """An error the operator can act on; nothing was written."""
+
+    exit_code = 1
+
+
+class UsageError(FieldsyncError):
+    """Bad arguments: a path, repository or revision that does not exist."""
+
+    exit_code = 2
+
+
+class Refused(FieldsyncError):
+    """Refused to protect data (rollback, drift)."""
+
+    exit_code = 3

@@ -1,0 +1,120 @@
+"""Checks of field files: one file at a time (cacheable), then the rules that span files."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import schemas, yamlload
+from .problems import Problem
+
+MAX_BYTES = 64 * 1024
+SUFFIX = ".yaml"
+_NAME_LINE = re.compile(r"^name\s*:", re.M)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What one field file holds: its name (when readable), where the name is, its problems, its data."""
+
+    path: str
+    name: str | None = None
+    name_line: int = 1
+    problems: tuple[Problem, ...] = ()
+    doc: dict[str, Any] | None = field(default=None, compare=False)
+
+
+def layout_problem(path: str, kind: str) -> Problem | None:
+    """A problem for an entry of the fields directory that is not a plain `<name>.yaml` file."""
+    base = posixpath.basename(path)
+    if kind == "dir":
+        return Problem(path, 1, 1, "subdirectories of the fields directory are not read; move the files up or out")
+    if kind == "link":
+        return Problem(path, 1, 1, "symbolic links are not allowed in the fields directory; commit the file itself")
+    if base.endswith(".yml"):
+        return Problem(path, 1, 1, f"field files end in .yaml; rename to {base[:-4]}{SUFFIX}")
+    if not base.endswith(SUFFIX):
+        return Problem(path, 1, 1, f"not a field file (<name>{SUFFIX}); move it out of the fields directory")
+    return None
+
+
+def check_file(path: str, data: bytes) -> FileResult:
+    """Check one field file's bytes: size, encoding, YAML, shape, schema, regexes, name == file name."""
+    def fail(message: str, line: int = 1, column: int = 1) -> FileResult:
+        return FileResult(path, problems=(Problem(path, line, column, message),))
+
+    if len(data) > MAX_BYTES:
+        return fail(f"file is larger than {MAX_BYTES:,} bytes, the limit for a field file; is it the right file?")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        return fail(f"not valid UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8", line, column)
+    try:
+        doc = yamlload.load(text)
+    except yamlload.YamlError as e:
+        return fail(e.message, e.line, e.column)
+    if doc is None:
+        return fail("file is empty; a field file is a mapping with at least 'name: <field name>'")
+    if not isinstance(doc, dict):
+        return fail(f"top level must be a mapping (key: value), got a {type(doc).__name__}")
+    return _check_doc(path, text, doc)
+
+
+def _check_doc(path: str, text: str, doc: dict[str, Any]) -> FileResult:
+    validator = schemas.validator("field")
+    problems: list[Problem] = []
+
+    def add(where: tuple[Any, ...], at_key: bool, message: str) -> None:
+        line, column = yamlload.locate(text, where, at_key)
+        problems.append(Problem(path, line, column, message))
+
+    if not validator.is_valid(doc):
+        for error in validator.errors(doc):
+            for where, at_key, message in schemas.explain(error):
+                add(where, at_key, message)
+    name = doc.get("name") if isinstance(doc.get("name"), str) else None
+    stem = posixpath.basename(path)[: -len(SUFFIX)]
+    if name is not None and name != stem:
+        add(("name",), False, f"name '{name}' must equal the file name '{stem}'; rename the file or fix the name")
+    validation = doc.get("validation")
+    patterns = {
+        ("validation_regex",): doc.get("validation_regex"),
+        ("validation", "pattern"): validation.get("pattern") if isinstance(validation, dict) else None,
+    }
+    for where, pattern in patterns.items():
+        if not isinstance(pattern, str) or not pattern:
+            continue
+        label = ".".join(where)
+        try:
+            compiled = re.compile(pattern)
+        except re.error as e:
+            add(where, False, f"'{label}' is not a valid regular expression: {e}")
+            continue
+        default = doc.get("default_value")
+        if default is not None and compiled.search(str(default)) is None:
+            add(("default_value",), False, f"default_value {default!r} does not match '{label}' {pattern!r}")
+    problems.sort()
+    found = _NAME_LINE.search(text)
+    name_line = text.count("\n", 0, found.start()) + 1 if found else 1
+    return FileResult(path, name, name_line, tuple(problems), None if problems else doc)
+
+
+def check_names(results: list[FileResult]) -> list[Problem]:
+    """Field names must be unique, ignoring case (they become label names and file names)."""
+    first: dict[str, FileResult] = {}
+    problems = []
+    for result in sorted(results, key=lambda r: r.path):
+        if result.name is None:
+            continue
+        other = first.setdefault(result.name.lower(), result)
+        if other is not result:
+            problems.append(Problem(
+                result.path, result.name_line, 1,
+                f"field name '{result.name}' is already used by {other.path}:{other.name_line} "
+                "(names are unique ignoring case); remove one of the two",
+            ))
+    return problems
