@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -12,6 +13,9 @@ import yaml
 from . import __version__, schemas
 from .fieldcheck import FileResult
 from .problems import Problem
+from .sources import Entry
+
+_RACY_NS = 2_000_000_000  # a stamp this recent may miss a write in the same clock tick: not trusted
 
 
 def default_dir() -> Path:
@@ -25,10 +29,24 @@ class ResultCache:
     def __init__(self, directory: Path) -> None:
         self.file = directory / f"validate-{__version__}-{yaml.__version__}-{schemas.digest()}.json"
         try:
-            self._data: dict[str, list] = json.loads(self.file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self._data = {}
+            saved = json.loads(self.file.read_text(encoding="utf-8"))
+            self._data: dict[str, list] = saved["results"]
+            self._stamps: dict[str, list] = saved["stamps"]
+        except (OSError, ValueError, KeyError, TypeError):
+            self._data, self._stamps = {}, {}
         self._dirty = False
+
+    def known_id(self, path: str, stamp: tuple[int, ...]) -> str | None:
+        """The blob id recorded for a disk file whose (mtime_ns, size, inode) are unchanged."""
+        hit = self._stamps.get(path)
+        return hit[3] if hit is not None and tuple(hit[:3]) == stamp else None
+
+    def remember(self, entry: Entry) -> None:
+        record = [*entry.stamp, entry.blob_id]
+        trusted = entry.stamp and entry.blob_id and entry.stamp[0] < time.time_ns() - _RACY_NS
+        if trusted and self._stamps.get(entry.path) != record:
+            self._stamps[entry.path] = record
+            self._dirty = True
 
     def get(self, path: str, blob_id: str) -> FileResult | None:
         hit = self._data.get(f"{path}\0{blob_id}")
@@ -50,7 +68,7 @@ class ResultCache:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".validate-")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self._data, f, separators=(",", ":"))
+                json.dump({"results": self._data, "stamps": self._stamps}, f, separators=(",", ":"))
             os.replace(tmp, self.file)
         except OSError:
             pass

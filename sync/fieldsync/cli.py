@@ -49,13 +49,13 @@ def validate(paths: tuple[str, ...], rev: str | None, repo: str, fmt: str, cache
     from .cache import ResultCache, default_dir
     from .validate import validate as run
 
+    cache = None if no_cache else ResultCache(cache_dir or default_dir())
     if rev is None:
-        targets = list(paths) or [os.path.join(repo, sources.FIELDS_DIR)]
-        entries = sources.worktree_entries([os.path.normpath(p) for p in targets])
+        targets = [os.path.normpath(p) for p in paths or [os.path.join(repo, sources.FIELDS_DIR)]]
+        entries = sources.worktree_entries(targets, cache.known_id) if cache else sources.worktree_entries(targets)
     else:
         git = sources.open_repo(repo)
         entries = sources.git_entries(git, sources.resolve_commit(git, rev), list(paths) or [sources.FIELDS_DIR])
-    cache = None if no_cache else ResultCache(cache_dir or default_dir())
     problems, results = run(entries, cache)
     click.echo(render(problems, fmt, len(entries)), err=bool(problems) and fmt == "text")
     sys.exit(1 if problems else 0)

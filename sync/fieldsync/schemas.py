@@ -5,20 +5,22 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry the schemas inside the package; a source checkout has them at the top level.
 SCHEMA_DIR = next(p for p in (_HERE / "schema", _HERE.parents[1] / "schema") if p.is_dir())
 
 # Keywords that mean the same in draft-07 (what fastjsonschema implements) and draft 2020-12.
-_SHARED_KEYWORDS = frozenset(
-    "$schema $id title description default type enum const properties required additionalProperties "
-    "pattern minLength maxLength minimum maximum exclusiveMinimum exclusiveMaximum multipleOf "
-    "items minItems maxItems uniqueItems oneOf anyOf allOf not if then else".split()
-)
+_SHARED_KEYWORDS = frozenset({
+    "$schema", "$id", "title", "description", "default", "type", "enum", "const", "properties", "required",
+    "additionalProperties", "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "items", "minItems", "maxItems", "uniqueItems", "oneOf", "anyOf", "allOf",
+    "not", "if", "then", "else",
+})
 
 
 @cache
@@ -62,6 +64,7 @@ class Validator:
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema
         self._fast = None
+        self._full: Any = None
         if set(_keywords(schema)) <= _SHARED_KEYWORDS:
             import fastjsonschema
 
@@ -77,22 +80,16 @@ class Validator:
         return True
 
     def errors(self, doc: Any) -> Iterator[Any]:
-        return self._detailed().iter_errors(doc)
+        if self._full is None:  # imported on first need: most runs meet no invalid document
+            import jsonschema
 
-    @cache
-    def _detailed(self) -> Any:
-        import jsonschema
-
-        return jsonschema.Draft202012Validator(self.schema)
+            self._full = jsonschema.Draft202012Validator(self.schema)
+        return self._full.iter_errors(doc)
 
 
 @cache
 def validator(name: str) -> Validator:
     return Validator(load(name))
-
-
-def _names(items: list[Any]) -> str:
-    return ", ".join(repr(i) if not isinstance(i, str) else i for i in items)
 
 
 def hint(word: str, choices: list[str]) -> str:
@@ -101,36 +98,41 @@ def hint(word: str, choices: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _got(value: Any) -> str:
+    return f"got {type(value).__name__} {value!r}"
+
+
+def _note(schema: dict[str, Any]) -> str:
+    return f" ({schema['description']})" if "description" in schema else ""
+
+
 def explain(error: Any) -> list[tuple[tuple[Any, ...], bool, str]]:
     """Turn a jsonschema error into (path, at_key, message) items people can act on."""
     path = tuple(error.absolute_path)
     where = ".".join(str(p) for p in path)
     label = f"'{where}'" if where else "the document"
-    kind = error.validator
+    kind, value, instance = error.validator, error.validator_value, error.instance
     if kind == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = [k for k in error.instance if k not in error.schema.get("properties", {})]
+        known = error.schema.get("properties", {})
         scope = f" in '{where}'" if where else ""
-        return [
-            (path + (k,), True, f"unknown key '{k}'{scope}{hint(str(k), allowed)}; allowed keys are listed in the schema")
-            for k in extra
-        ]
+        return [(path + (k,), True, f"unknown key '{k}'{scope}{hint(str(k), sorted(known))}")
+                for k in instance if k not in known]
     if kind == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        missing = error.message.split("'")[1]
         if "then" in error.schema_path:
             return [(path + ("field_type",), False, f"field_type select needs a non-empty '{missing}' list")]
         return [(path, False, f"missing required key '{missing}'")]
     if kind == "minItems" and "then" in error.schema_path:
         return [(path, False, "field_type select needs at least one entry in 'options'")]
     if kind == "pattern":
-        return [(path, False, f"{label} {error.instance!r} does not match {error.validator_value}"
-                              + (f" ({error.schema['description']})" if "description" in error.schema else ""))]
+        return [(path, False, f"{label} {instance!r} does not match {value}{_note(error.schema)}")]
     if kind == "enum":
-        return [(path, False, f"{label} must be one of: {_names(error.validator_value)}; "
-                              f"got {error.instance!r}{hint(str(error.instance), [str(v) for v in error.validator_value])}")]
+        choices = [str(v) for v in value]
+        return [(path, False, f"{label} must be one of: {', '.join(choices)}; "
+                              f"got {instance!r}{hint(str(instance), choices)}")]
     if kind == "type":
-        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
-        return [(path, False, f"{label} must be of type {expected}; got {type(error.instance).__name__} {error.instance!r}")]
+        expected = value if isinstance(value, str) else " or ".join(value)
+        return [(path, False, f"{label} must be of type {expected}; {_got(instance)}")]
     if kind in ("oneOf", "anyOf") and error.context:
         from jsonschema.exceptions import best_match
 
@@ -139,6 +141,5 @@ def explain(error: Any) -> list[tuple[tuple[Any, ...], bool, str]]:
             return explain(best_match(relevant))
         types = [t for e in error.context for t in ([e.validator_value] if isinstance(e.validator_value, str)
                                                     else e.validator_value)]
-        return [(path, False, f"{label} must be of type {' or '.join(types)}; "
-                              f"got {type(error.instance).__name__} {error.instance!r}")]
+        return [(path, False, f"{label} must be of type {' or '.join(types)}; {_got(instance)}")]
     return [(path, False, f"{label}: {error.message}")]

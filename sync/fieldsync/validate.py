@@ -22,6 +22,8 @@ def validate(entries: list[Entry], cache: ResultCache | None = None) -> tuple[li
             result = check_file(entry.path, entry.read())
             if cache and entry.blob_id:
                 cache.put(result, entry.blob_id)
+        if cache:
+            cache.remember(entry)
         results.append(result)
         problems.extend(result.problems)
     problems.extend(check_names(results))

@@ -1,0 +1,5 @@
+"""`python -m fieldsync`."""
+
+from .cli import main
+
+main()
