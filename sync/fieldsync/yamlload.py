@@ -25,7 +25,8 @@ def _fail(message: str, node: yaml.Node) -> YamlError:
 class _StrictLoader(_Loader):  # type: ignore[misc, valid-type]
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         if node in self.constructed_objects:  # the same node reached twice: an alias
-            raise _fail("YAML aliases (*name) are not allowed in field files; write the value out", node)
+            raise _fail("this anchored value is reused through an alias (*name); anchors and aliases are not "
+                        "allowed in field files, write the value out", node)
         return super().construct_object(node, deep)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -57,6 +58,10 @@ def load(text: str) -> Any:
         if "could not determine a constructor for the tag" in message:
             message = f"unsupported YAML tag {e.problem.rsplit(' ', 1)[-1]}: field files hold plain data only"
         raise YamlError(f"YAML: {message}", mark.line + 1 if mark else 1, mark.column + 1 if mark else 1) from None
+    except yaml.reader.ReaderError as e:  # located by character offset, not by mark
+        line = text.count("\n", 0, e.position) + 1
+        column = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        raise YamlError(f"control character {e.character!r} is not allowed; remove it", line, column) from None
     except yaml.YAMLError as e:
         raise YamlError(f"YAML: {e}") from None
     except RecursionError:
