@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import FieldsyncError
+from .config import Config, ServerSpec, load_config, server_from_arg
+from .errors import FieldsyncError, UsageError
 from .problems import FORMATS, render
 
 
@@ -59,3 +61,68 @@ def validate(paths: tuple[str, ...], rev: str | None, repo: str, fmt: str, cache
     problems, results = run(entries, cache)
     click.echo(render(problems, fmt, len(entries)), err=bool(problems) and fmt == "text")
     sys.exit(1 if problems else 0)
+
+
+def _servers(prometheus: tuple[str, ...], config: Config) -> list[ServerSpec]:
+    return [server_from_arg(p) for p in prometheus] if prometheus else list(config.servers)
+
+
+_prometheus_option = click.option(
+    "--prometheus", "prometheus", multiple=True, metavar="URL|FILE",
+    help="Prometheus base URL, or a prometheus.yml / directory of *.yml (repeatable; replaces the config's list).")
+_config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                              help="Config file [default: <repo>/fieldsync.yaml when present].")
+
+
+@main.command()
+@_prometheus_option
+@_config_option
+@click.option("--repo", default=".", show_default=True, help="Where to look for fieldsync.yaml.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def extract(prometheus: tuple[str, ...], config_path: str | None, repo: str, fmt: str) -> None:
+    """Show the fields each Prometheus server yields. Exit 1 when any server failed."""
+    from .extract import extract_all
+    from .prometheus import fetch
+
+    servers = _servers(prometheus, load_config(config_path, repo))
+    if not servers:
+        raise UsageError("no Prometheus server given: use --prometheus URL|FILE or the config file")
+    statuses = extract_all(servers, fetch)
+    if fmt == "json":
+        click.echo(json.dumps([s.to_json() for s in statuses], indent=2))
+    else:
+        for s in statuses:
+            labels = ", ".join(f"{k}={v}" for k, v in s.external_labels.items()) or "none"
+            head = f"ok, {len(s.rules)} fields, external labels: {labels}" if s.success else f"FAILED: {s.error}"
+            click.echo(f"{s.name} ({s.url}): {head} ({s.duration_ms} ms)")
+            for r in s.rules:
+                click.echo(f"  {r.name:<24} {r.source_label:<48} {r.regex} -> {r.replacement}")
+    sys.exit(0 if all(s.success for s in statuses) else 1)
+
+
+@main.command()
+@click.option("--repo", default=".", show_default=True, help="The git repository holding fields/.")
+@click.option("--rev", default="HEAD", show_default=True, help="Commit, branch or tag whose fields are synced.")
+@_prometheus_option
+@click.option("--key", envvar="FIELDSYNC_KEY", help="Consul KV key [default: from config, else "
+              "skills/eye/metadata/fields].")
+@click.option("--dry-run", is_flag=True, help="Build and compare, write nothing.")
+@_config_option
+@click.option("--consul-addr", help="Overrides CONSUL_HTTP_ADDR.")
+@click.option("--consul-token-file", type=click.Path(dir_okay=False), help="Overrides CONSUL_HTTP_TOKEN(_FILE).")
+@click.option("--lock-timeout", type=float, help="Seconds to wait for a concurrent sync [default: 60].")
+def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_run: bool, config_path: str | None,
+         consul_addr: str | None, consul_token_file: str | None, lock_timeout: float | None) -> None:
+    """Write the fields of a commit, merged over what Prometheus yields, to Consul KV.
+
+    Exit 0 written or nothing to change, 1 error (nothing written), 3 refused to protect data.
+    """
+    from .consulkv import ConsulKV, ConsulSettings
+    from .prometheus import fetch
+    from .syncer import sync as run
+
+    config = load_config(config_path, repo)
+    kv = ConsulKV(ConsulSettings.resolve(os.environ, consul_addr, consul_token_file))
+    report = run(repo, rev, key or config.key, _servers(prometheus, config), kv, fetch, dry_run,
+                 config.lock_timeout if lock_timeout is None else lock_timeout)
+    click.echo(report.render())

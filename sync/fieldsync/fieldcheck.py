@@ -40,13 +40,16 @@ def layout_problem(path: str, kind: str) -> Problem | None:
     return None
 
 
-def check_file(path: str, data: bytes) -> FileResult:
-    """Check one field file's bytes: size, encoding, YAML, shape, schema, regexes, name == file name."""
-    def fail(message: str, line: int = 1, column: int = 1) -> FileResult:
-        return FileResult(path, problems=(Problem(path, line, column, message),))
+def load_document(path: str, data: bytes, schema: str) -> tuple[dict[str, Any] | None, str, list[Problem]]:
+    """Decode, parse strictly and schema-check one YAML mapping file: (document, text, located problems).
+
+    The document is None when it could not be read as a mapping; problems then hold the one reason why.
+    """
+    def fail(message: str, line: int = 1, column: int = 1) -> tuple[None, str, list[Problem]]:
+        return None, "", [Problem(path, line, column, message)]
 
     if len(data) > MAX_BYTES:
-        return fail(f"file is larger than {MAX_BYTES:,} bytes, the limit for a field file; is it the right file?")
+        return fail(f"file is larger than {MAX_BYTES:,} bytes, the limit for this kind of file; is it the right file?")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -58,28 +61,31 @@ def check_file(path: str, data: bytes) -> FileResult:
     except yamlload.YamlError as e:
         return fail(e.message, e.line, e.column)
     if doc is None:
-        return fail("file is empty; a field file is a mapping with at least 'name: <field name>'")
+        return fail("file is empty; it must be a mapping (key: value)")
     if not isinstance(doc, dict):
         return fail(f"top level must be a mapping (key: value), got a {type(doc).__name__}")
-    return _check_doc(path, text, doc)
-
-
-def _check_doc(path: str, text: str, doc: dict[str, Any]) -> FileResult:
-    validator = schemas.validator("field")
-    problems: list[Problem] = []
-
-    def add(where: tuple[Any, ...], at_key: bool, message: str) -> None:
-        line, column = yamlload.locate(text, where, at_key)
-        problems.append(Problem(path, line, column, message))
-
+    validator = schemas.validator(schema)
+    problems = []
     if not validator.is_valid(doc):
         for error in validator.errors(doc):
             for where, at_key, message in schemas.explain(error):
-                add(where, at_key, message)
+                problems.append(Problem(path, *yamlload.locate(text, where, at_key), message))
+    return doc, text, problems
+
+
+def check_file(path: str, data: bytes) -> FileResult:
+    """Check one field file's bytes: size, encoding, YAML, shape, schema, regexes, name == file name."""
+    doc, text, problems = load_document(path, data, "field")
+    if doc is None:
+        return FileResult(path, problems=tuple(problems))
+
+    def add(where: tuple[Any, ...], message: str) -> None:
+        problems.append(Problem(path, *yamlload.locate(text, where), message))
+
     name = doc.get("name") if isinstance(doc.get("name"), str) else None
     stem = posixpath.basename(path)[: -len(SUFFIX)]
     if name is not None and name != stem:
-        add(("name",), False, f"name '{name}' must equal the file name '{stem}'; rename the file or fix the name")
+        add(("name",), f"name '{name}' must equal the file name '{stem}'; rename the file or fix the name")
     validation = doc.get("validation")
     patterns = {
         ("validation_regex",): doc.get("validation_regex"),
@@ -92,11 +98,11 @@ def _check_doc(path: str, text: str, doc: dict[str, Any]) -> FileResult:
         try:
             compiled = re.compile(pattern)
         except re.error as e:
-            add(where, False, f"'{label}' is not a valid regular expression: {e}")
+            add(where, f"'{label}' is not a valid regular expression: {e}")
             continue
         default = doc.get("default_value")
         if default is not None and compiled.search(str(default)) is None:
-            add(("default_value",), False, f"default_value {default!r} does not match '{label}' {pattern!r}")
+            add(("default_value",), f"default_value {default!r} does not match '{label}' {pattern!r}")
     problems.sort()
     found = _NAME_LINE.search(text)
     name_line = text.count("\n", 0, found.start()) + 1 if found else 1

@@ -1,0 +1,36 @@
+"""What changes between two sets of field records, attribute by attribute (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    name: str
+    changes: dict[str, tuple[Any, Any]]  # attribute -> (before, after); a missing side is None
+
+
+@dataclass(frozen=True)
+class Diff:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[FieldChange] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+def diff_fields(before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]]) -> Diff:
+    old = {r["name"]: r for r in before}
+    new = {r["name"]: r for r in after}
+    changed = []
+    for name in sorted(old.keys() & new.keys()):
+        a, b = old[name], new[name]
+        attrs = {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
+        if attrs:
+            changed.append(FieldChange(name, attrs))
+    return Diff(sorted(new.keys() - old.keys()), sorted(old.keys() - new.keys()), changed)

@@ -1,0 +1,78 @@
+"""The KV document: building it, its bytes, reading old and new shapes, and comparing content."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import Refused
+from .extract import ServerStatus
+
+VERSION = "2.0"
+SOURCE = "fieldsync"
+# Keys whose values change on every run without the content changing.
+VOLATILE = frozenset({"last_updated", "extracted_at", "duration_ms"})
+CONSUL_VALUE_LIMIT = 512 * 1024
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    commit: str
+    ref: str
+    committed_at: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"commit": self.commit, "ref": self.ref, "committed_at": self.committed_at}
+
+
+def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitInfo, now: str) -> dict[str, Any]:
+    ok = sum(s.success for s in statuses)
+    return {
+        "version": VERSION,
+        "last_updated": now,
+        "source": SOURCE,
+        "total_fields": len(records),
+        "fields": records,
+        "extraction_status": {
+            "total_servers": len(statuses),
+            "successful_servers": ok,
+            "extraction_complete": ok == len(statuses),
+            "extracted_at": now,
+            "server_status": [s.to_json() for s in statuses],
+        },
+        "git": git.to_json(),
+    }
+
+
+def encode(doc: dict[str, Any]) -> bytes:
+    """Compact, deterministic UTF-8 JSON: same document, same bytes."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def decode(raw: bytes | None, key: str) -> dict[str, Any] | None:
+    """The live document, bare or in the old {"data": ..., "meta": ...} envelope; None when the key is absent."""
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(f"the value at {key} is not JSON; it is left alone (inspect it with consul kv get)") from None
+    if isinstance(doc, dict) and isinstance(doc.get("data"), dict) and "fields" in doc["data"]:
+        doc = doc["data"]
+    if not isinstance(doc, dict) or not isinstance(doc.get("fields"), list):
+        raise Refused(f"the value at {key} is not a fields document; it is left alone")
+    return doc
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def content(doc: dict[str, Any] | None) -> bytes:
+    """The document's bytes without its timestamps and durations: equal content, equal bytes."""
+    return b"" if doc is None else encode(_strip(doc))
