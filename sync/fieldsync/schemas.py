@@ -133,6 +133,9 @@ def explain(error: Any) -> list[tuple[tuple[Any, ...], bool, str]]:
     if kind == "type":
         expected = value if isinstance(value, str) else " or ".join(value)
         return [(path, False, f"{label} must be of type {expected}; {_got(instance)}")]
+    if kind == "oneOf" and all(set(alt) == {"required"} for alt in value):
+        keys = " or ".join(f"'{k}'" for alt in value for k in alt["required"])
+        return [(path, False, f"{label} needs exactly one of {keys}")]
     if kind in ("oneOf", "anyOf") and error.context:
         from jsonschema.exceptions import best_match
 

@@ -1,0 +1,41 @@
+"""Reading live values of every shape, and the document schema."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from fieldsync import document, schemas
+from fieldsync.errors import Refused
+from fieldsync.extract import Rule, ServerStatus
+from fieldsync.syncer import build_document
+
+DOC = build_document({"company": {"name": "company"}},
+                     [ServerStatus("p1", "u", True, rules=(Rule("env", "__meta_env", "(.*)", "$1"),))],
+                     None, document.GitInfo("b" * 40, "refs/heads/main", "2026-01-01T00:00:00+00:00"), "t0")
+
+
+def test_built_document_matches_its_schema() -> None:
+    jsonschema.Draft202012Validator(schemas.load("document")).validate(DOC)
+
+
+def test_decode_bare_and_envelope() -> None:
+    bare = document.encode(DOC)
+    assert document.decode(bare, "k") == DOC
+    envelope = json.dumps({"data": DOC, "meta": {"updated_by": "old-ui"}}).encode()
+    assert document.decode(envelope, "k") == DOC
+    assert document.decode(None, "k") is None
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'{"data": {"x": 1}}', b"\xff"])
+def test_decode_refuses_what_is_not_a_fields_document(raw: bytes) -> None:
+    with pytest.raises(Refused):
+        document.decode(raw, "k")
+
+
+def test_encode_is_compact_and_utf8() -> None:
+    doc = dict(DOC, fields=[dict(DOC["fields"][0], display_name="Região")])
+    raw = document.encode(doc)
+    assert "Região".encode() in raw and b", " not in raw

@@ -1,0 +1,87 @@
+"""Extraction rules (pure) and the file source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fieldsync.config import server_from_arg
+from fieldsync.extract import Rule, external_labels, extract_all, rules_from_config
+from fieldsync.prometheus import fetch
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example" / "prometheus.yml"
+
+
+def job(name: str, *rules: dict, **extra: object) -> dict:
+    return {"job_name": name, "relabel_configs": list(rules), **extra}
+
+
+def test_rules_follow_the_field_rules() -> None:
+    config = {"scrape_configs": [
+        job("node",
+            {"source_labels": ["__meta_consul_service_metadata_company"], "target_label": "company"},
+            {"source_labels": ["__address__"], "target_label": "instance"},  # internal source, not multi-target
+            {"source_labels": ["__meta_x"], "target_label": "__tmp_x"},  # internal target
+            {"source_labels": ["__meta_x"], "target_label": "job"},  # job is never a field
+            {"source_labels": ["team_label"], "target_label": "team"},  # a plain label
+            {"source_labels": ["__param_module"], "target_label": "module"},
+            {"action": "labelmap", "regex": "__meta_(.+)"},  # no target_label
+            {"source_labels": ["plain", "__meta_consul_dc"], "regex": "a;(.*)", "replacement": "dc-$1",
+             "target_label": "datacenter"}),
+        job("probe", {"source_labels": ["__address__"], "target_label": "instance"},
+            {"target_label": "probe_kind", "replacement": "http"}, metrics_path="/probe"),
+    ]}
+    assert rules_from_config(config) == (
+        Rule("company", "__meta_consul_service_metadata_company", "(.*)", "$1"),
+        Rule("team", "team_label", "(.*)", "$1"),
+        Rule("module", "__param_module", "(.*)", "$1"),
+        Rule("datacenter", "__meta_consul_dc", "a;(.*)", "dc-$1"),
+        Rule("instance", "__address__", "(.*)", "$1"),
+        Rule("probe_kind", "", "(.*)", "http"),
+    )
+
+
+def test_first_rule_for_a_name_wins() -> None:
+    config = {"scrape_configs": [
+        job("a", {"source_labels": ["__meta_one"], "target_label": "x"}),
+        job("b", {"source_labels": ["__meta_two"], "target_label": "x", "regex": "(.+)"}),
+    ]}
+    assert rules_from_config(config) == (Rule("x", "__meta_one", "(.*)", "$1"),)
+
+
+def test_multi_target_detected_by_param_target() -> None:
+    config = {"scrape_configs": [job("bb", {"source_labels": ["__address__"], "target_label": "__param_target"},
+                                     {"source_labels": ["__address__"], "target_label": "probe_host"})]}
+    assert [r.name for r in rules_from_config(config)] == ["probe_host"]
+
+
+def test_empty_and_odd_configs_yield_nothing() -> None:
+    assert rules_from_config({}) == ()
+    assert rules_from_config({"scrape_configs": None}) == ()
+    assert external_labels({"global": None}) == {}
+
+
+def test_file_source_reads_example_and_external_labels() -> None:
+    [status] = extract_all([server_from_arg(str(EXAMPLE))], fetch)
+    assert status.success and status.external_labels == {"cluster": "demo", "replica": "a"}
+    names = [r.name for r in status.rules]
+    assert names[:3] == ["cservice", "company", "env"] and "cost_center" in names
+    assert status.to_json()["fields_count"] == len(names)
+
+
+def test_directory_source_concatenates_jobs(tmp_path: Path) -> None:
+    (tmp_path / "a.yml").write_text("global: {external_labels: {dc: one}}\nscrape_configs:\n"
+                                    "  - job_name: a\n    relabel_configs:\n"
+                                    "      - {source_labels: [__meta_a], target_label: a}\n")
+    (tmp_path / "b.yml").write_text("scrape_configs:\n  - job_name: b\n    relabel_configs:\n"
+                                    "      - {source_labels: [__meta_b], target_label: b}\n")
+    [status] = extract_all([server_from_arg(str(tmp_path))], fetch)
+    assert [r.name for r in status.rules] == ["a", "b"] and status.external_labels == {"dc": "one"}
+
+
+def test_failures_are_reported_per_server(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("scrape_configs: [\n")
+    statuses = extract_all([server_from_arg(str(bad)), server_from_arg("http://127.0.0.1:1")], fetch)
+    assert [s.success for s in statuses] == [False, False]
+    assert "not a Prometheus config" in statuses[0].error
+    assert "127.0.0.1:1" in statuses[1].error and "3 attempts" in statuses[1].error

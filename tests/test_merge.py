@@ -1,0 +1,135 @@
+"""The merge and the document: YAML always wins, idempotent, deterministic (hypothesis properties)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fieldsync import document, schemas
+from fieldsync.diff import diff_fields
+from fieldsync.extract import Rule, ServerStatus
+from fieldsync.merge import discover, display_name
+from fieldsync.syncer import build_document
+
+GIT = document.GitInfo("a" * 40, "refs/heads/main", "2026-01-01T00:00:00+00:00")
+NAMES = ["company", "env", "site", "region", "vendor", "cost_center", "x1"]
+
+attribute_values = {
+    "display_name": st.text(min_size=1, max_size=8),
+    "field_type": st.sampled_from(["string", "number", "text", "url", "boolean"]),
+    "category": st.one_of(st.sampled_from(["basic", "extra"]), st.lists(st.sampled_from(["a", "b"]), min_size=1,
+                                                                          max_size=2, unique=True)),
+    "required": st.booleans(),
+    "order": st.integers(0, 5),
+    "show_in_blackbox": st.booleans(),
+    "description": st.text(max_size=5),
+}
+overrides_st = st.dictionaries(
+    st.sampled_from(NAMES),
+    st.fixed_dictionaries({}, optional=attribute_values),
+    max_size=5,
+).map(lambda d: {name: {"name": name, **attrs} for name, attrs in d.items()})
+
+
+@st.composite
+def statuses_st(draw: st.DrawFn) -> list[ServerStatus]:
+    statuses = []
+    for server in ("p1", "p2", "p3")[: draw(st.integers(1, 3))]:
+        names = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=5))
+        ok = draw(st.booleans())
+        rules = tuple(Rule(n, f"__meta_{server}_{n}", "(.*)", "$1") for n in names) if ok else ()
+        statuses.append(ServerStatus(server, f"http://{server}", ok, None if ok else "down", 1, {}, rules))
+    return statuses
+
+
+def build(overrides: dict, statuses: list[ServerStatus], live: dict | None = None, now: str = "t0") -> dict:
+    return build_document(overrides, statuses, live, GIT, now)
+
+
+@settings(max_examples=300, deadline=None)
+@given(overrides_st, statuses_st())
+def test_yaml_always_wins(overrides: dict, statuses: list[ServerStatus]) -> None:
+    records = {r["name"]: r for r in build(overrides, statuses)["fields"]}
+    for name, attrs in overrides.items():
+        for key, value in attrs.items():
+            assert records[name][key] == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(overrides_st, statuses_st())
+def test_every_field_once_sorted_with_all_attributes(overrides: dict, statuses: list[ServerStatus]) -> None:
+    doc = build(overrides, statuses)
+    names = [r["name"] for r in doc["fields"]]
+    seen = set(overrides) | {r.name for s in statuses if s.success for r in s.rules}
+    assert sorted(names) == sorted(seen) and len(names) == len(set(names))
+    assert [(r["order"], r["name"]) for r in doc["fields"]] == sorted((r["order"], r["name"]) for r in doc["fields"])
+    expected_keys = {"name", *schemas.field_properties(), "source_label", "regex", "replacement", "discovered_in"}
+    assert all(set(r) == expected_keys for r in doc["fields"])
+    assert doc["total_fields"] == len(names)
+
+
+@settings(max_examples=300, deadline=None)
+@given(overrides_st, statuses_st(), st.randoms())
+def test_deterministic_whatever_the_input_order(overrides: dict, statuses: list[ServerStatus],
+                                                rnd: random.Random) -> None:
+    shuffled = dict(rnd.sample(list(overrides.items()), len(overrides)))
+    assert document.encode(build(overrides, statuses)) == document.encode(build(shuffled, statuses))
+
+
+@settings(max_examples=300, deadline=None)
+@given(overrides_st, statuses_st())
+def test_idempotent_resync_over_own_output(overrides: dict, statuses: list[ServerStatus]) -> None:
+    first = build(overrides, statuses)
+    again = build(overrides, statuses, live=json.loads(document.encode(first)), now="t1")
+    assert document.content(first) == document.content(again)
+    assert diff_fields(first["fields"], again["fields"]).empty
+
+
+def test_unseen_yaml_field_stays_and_unknown_field_gets_defaults() -> None:
+    statuses = [ServerStatus("p1", "u", True, rules=(Rule("cost_center", "__meta_cc", "(.*)", "$1"),))]
+    records = {r["name"]: r for r in build({"company": {"name": "company", "field_type": "select",
+                                                        "options": ["a"]}}, statuses)["fields"]}
+    assert records["company"]["discovered_in"] == [] and records["company"]["source_label"] is None
+    assert records["company"]["field_type"] == "select"
+    cc = records["cost_center"]
+    assert cc["display_name"] == "Cost Center" and cc["discovered_in"] == ["p1"]
+    assert {k: cc[k] for k in schemas.field_defaults()} == schemas.field_defaults()
+
+
+def test_field_of_a_failed_server_is_carried_over_from_live() -> None:
+    up = ServerStatus("p1", "u1", True, rules=(Rule("company", "__meta_company", "(.*)", "$1"),))
+    both = [up, ServerStatus("p2", "u2", True, rules=(Rule("vendor", "__meta_vendor", "v(.*)", "$1"),
+                                                      Rule("company", "__meta_c2", "(.*)", "$1")))]
+    live = build({}, both)
+    down = [up, ServerStatus("p2", "u2", False, error="connection refused")]
+    records = {r["name"]: r for r in build({}, down, live=live)["fields"]}
+    assert records["vendor"]["regex"] == "v(.*)" and records["vendor"]["discovered_in"] == ["p2"]
+    assert records["company"]["discovered_in"] == ["p1", "p2"]
+    assert records["company"]["source_label"] == "__meta_company"
+    # Once p2 answers without the field, it is gone.
+    assert "vendor" not in {r["name"] for r in build({}, [up, ServerStatus("p2", "u2", True)], live=live)["fields"]}
+
+
+def test_discover_first_server_wins() -> None:
+    found = discover([ServerStatus("a", "u", True, rules=(Rule("x", "__meta_a", "(.*)", "$1"),)),
+                      ServerStatus("b", "u", True, rules=(Rule("x", "__meta_b", "(.*)", "$1"),))])
+    assert found["x"].rule.source_label == "__meta_a" and found["x"].servers == ("a", "b")
+
+
+def test_display_name() -> None:
+    assert display_name("cost_center") == "Cost Center"
+    assert display_name("os") == "Os"
+    assert display_name("_x") == "X"
+
+
+def test_content_ignores_timestamps_and_durations() -> None:
+    statuses = [ServerStatus("p1", "u", True, duration_ms=5)]
+    a = build({}, statuses, now="t0")
+    b = build({}, [ServerStatus("p1", "u", True, duration_ms=900)], now="t1")
+    assert document.encode(a) != document.encode(b)
+    assert document.content(a) == document.content(b)
+    c = build({"x1": {"name": "x1"}}, statuses)
+    assert document.content(a) != document.content(c)

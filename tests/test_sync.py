@@ -1,0 +1,297 @@
+"""`fieldsync sync` against real Consul and real Prometheus servers, with real git repositories."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import consul as py_consul
+import pytest
+from click.testing import CliRunner
+
+from fieldsync import document
+from fieldsync.cli import main
+from fieldsync.consulkv import ConsulKV, ConsulSettings
+from fieldsync.localservers import ConsulAgent, free_port
+
+KEY = "skills/eye/metadata/fields"
+SECOND = """
+global:
+  external_labels: {replica: b}
+scrape_configs:
+  - job_name: snmp
+    file_sd_configs: [{files: [targets/*.json]}]
+    relabel_configs:
+      - {source_labels: [__meta_consul_service_metadata_rack], target_label: rack}
+      - {source_labels: [__meta_consul_service_metadata_b_only], target_label: b_only}
+      - {source_labels: [__meta_consul_service_metadata_company], target_label: company, regex: "(.+)"}
+"""
+
+
+def client(agent: ConsulAgent) -> py_consul.Consul:
+    host, port = agent.http_addr.split(":")
+    return py_consul.Consul(host=host, port=int(port))
+
+
+def live(agent: ConsulAgent, key: str = KEY) -> tuple[dict | None, int]:
+    _, item = client(agent).kv.get(key)
+    return (None, 0) if item is None else (json.loads(item["Value"]), item["ModifyIndex"])
+
+
+def records(agent: ConsulAgent, key: str = KEY) -> dict[str, dict]:
+    doc, _ = live(agent, key)
+    assert doc is not None
+    return {r["name"]: r for r in doc["fields"]}
+
+
+def run_sync(agent: ConsulAgent | str, repo: Path, *servers: str, key: str = KEY, extra: tuple[str, ...] = (),
+             env: dict[str, str] | None = None) -> tuple[int, str]:
+    address = agent if isinstance(agent, str) else agent.http_addr
+    args = ["sync", "--repo", str(repo), "--key", key, *extra]
+    for server in servers:
+        args += ["--prometheus", server]
+    result = CliRunner().invoke(main, args, env={"CONSUL_HTTP_ADDR": address, "CONSUL_HTTP_TOKEN": "",
+                                                 **(env or {})})
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output
+
+
+def sync_process(agent: ConsulAgent, repo: Path, rev: str, server: str, key: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fieldsync", "sync", "--repo", str(repo), "--rev", rev, "--key", key,
+         "--prometheus", server], env={**os.environ, "CONSUL_HTTP_ADDR": agent.http_addr},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def customize_company(field_repo) -> str:
+    field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Empresa\nfield_type: select\n"
+                     "options: [acme, globex]\ncategory: [basic, billing]\norder: 1\n")
+    return field_repo.commit("customize company")
+
+
+def test_customization_survives_resyncs_reloads_and_restarts(start_consul, start_prometheus, example_config,
+                                                             field_repo) -> None:
+    agent = start_consul(dev=False)
+    prom = start_prometheus(example_config)
+    customize_company(field_repo)
+    expected = {"display_name": "Empresa", "field_type": "select", "category": ["basic", "billing"],
+                "options": ["acme", "globex"], "order": 1}
+
+    def company() -> dict:
+        return {k: records(agent)["company"][k] for k in expected}
+
+    assert run_sync(agent, field_repo.path, prom.url)[0] == 0
+    assert company() == expected
+    for _ in range(3):
+        code, output = run_sync(agent, field_repo.path, prom.url)
+        assert code == 0 and "unchanged" in output
+    prom.reload(example_config.replace("target_label: vendor",
+                                       "target_label: vendor\n      - source_labels: [__meta_consul_dc]\n"
+                                       "        target_label: zone_new"))
+    code, output = run_sync(agent, field_repo.path, prom.url)
+    assert code == 0 and "1 added" in output and "zone_new" in records(agent)
+    assert company() == expected
+    agent.restart()
+    prom.restart()
+    assert company() == expected
+    code, output = run_sync(agent, field_repo.path, prom.url)
+    assert code == 0 and company() == expected
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_parent_and_child_race_ends_with_child(consul, start_prometheus, example_config, field_repo,
+                                               round_: int) -> None:
+    prom = start_prometheus(example_config)
+    key = f"race/parent-child/{round_}"
+    field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Parent\n")
+    parent = field_repo.commit("parent")
+    field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Child\n")
+    child = field_repo.commit("child")
+    order = [(parent, child), (child, parent)][round_ % 2]  # start order alternates
+    procs = [sync_process(consul, field_repo.path, rev, prom.url, key) for rev in order]
+    outputs = [(p.wait(60), p.stdout.read()) for p in procs]  # type: ignore[union-attr]
+    assert all(code in (0, 3) for code, _ in outputs), outputs
+    assert records(consul, key)["company"]["display_name"] == "Child", outputs
+    assert live(consul, key)[0]["git"]["commit"] == child
+
+
+def test_four_syncs_at_one_commit_write_once(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "race/four"
+    procs = [sync_process(consul, field_repo.path, "HEAD", prom.url, key) for _ in range(4)]
+    outputs = [(p.wait(60), p.stdout.read()) for p in procs]  # type: ignore[union-attr]
+    assert [code for code, _ in outputs] == [0, 0, 0, 0], outputs
+    assert sum("written to" in out for _, out in outputs) == 1, outputs
+    assert sum("unchanged" in out for _, out in outputs) == 3, outputs
+    _, item = client(consul).kv.get(key)
+    assert item["CreateIndex"] == item["ModifyIndex"]
+
+
+def test_wiped_kv_is_rebuilt_identically(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "wipe/fields"
+    customize_company(field_repo)
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    before = live(consul, key)[0]
+    client(consul).kv.delete(key)
+    assert live(consul, key)[0] is None
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    assert live(consul, key)[0]["fields"] == before["fields"]
+
+
+def test_one_server_down_keeps_its_fields_both_down_writes_nothing(consul, start_prometheus, example_config,
+                                                                   field_repo) -> None:
+    first, second = start_prometheus(example_config), start_prometheus(SECOND)
+    key = "down/fields"
+    assert run_sync(consul, field_repo.path, first.url, second.url, key=key)[0] == 0
+    assert records(consul, key)["b_only"]["discovered_in"] == [second.url.split("//")[1]]
+    second.stop()
+    code, output = run_sync(consul, field_repo.path, first.url, second.url, key=key)
+    assert code == 0 and "1 failed" in output
+    kept = records(consul, key)
+    assert kept["b_only"]["source_label"] == "__meta_consul_service_metadata_b_only"
+    assert "rack" in kept
+    status = live(consul, key)[0]["extraction_status"]
+    assert status["successful_servers"] == 1 and not status["extraction_complete"]
+    failed = [s for s in status["server_status"] if not s["success"]]
+    assert len(failed) == 1 and "Connection refused" in failed[0]["error"]
+    _, index = live(consul, key)
+    first.stop()
+    code, output = run_sync(consul, field_repo.path, first.url, second.url, key=key)
+    assert code == 1 and "no Prometheus server answered, nothing written" in output
+    assert live(consul, key)[1] == index
+
+
+def test_bad_yaml_refuses_before_touching_consul(consul, field_repo, example_config, start_prometheus) -> None:
+    prom = start_prometheus(example_config)
+    field_repo.write("fields/company.yaml", "name: company\norder: [\n")
+    field_repo.commit("broken")
+    key = "bad/fields"
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 1 and "fields/company.yaml:3:1: error: YAML" in output and "nothing written" in output
+    assert live(consul, key)[0] is None
+    assert client(consul).kv.get(f"{key}.lock")[1] is None
+    # Nothing listens here: had sync reached for Consul, the error would say so instead.
+    code, output = run_sync(f"127.0.0.1:{free_port()}", field_repo.path, prom.url, key=key)
+    assert code == 1 and "fields/company.yaml" in output and "cannot reach Consul" not in output
+
+
+def test_refuses_to_roll_back(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "rollback/fields"
+    parent = customize_company(field_repo)
+    field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Newer\n")
+    field_repo.commit("newer")
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--rev", parent))
+    assert code == 3 and "refusing to roll back" in output
+    assert records(consul, key)["company"]["display_name"] == "Newer"
+
+
+def test_old_envelope_is_read_and_replaced_by_the_bare_document(consul, start_prometheus, example_config,
+                                                                field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "envelope/fields"
+    old = {"data": {"version": "1.0", "fields": [{"name": "company", "display_name": "Old UI"}]},
+           "meta": {"updated_by": "ui"}}
+    client(consul).kv.put(key, json.dumps(old))
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 0 and "written" in output
+    doc = live(consul, key)[0]
+    assert "data" not in doc and doc["source"] == "fieldsync" and records(consul, key)["company"]["display_name"] \
+        == "Company"
+
+
+def test_value_that_is_not_a_document_is_left_alone(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "garbage/fields"
+    client(consul).kv.put(key, "hello")
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 3 and "not JSON" in output
+    assert client(consul).kv.get(key)[1]["Value"] == b"hello"
+
+
+def test_document_over_consul_limit_is_not_written(consul, field_repo, example_config, start_prometheus) -> None:
+    prom = start_prometheus(example_config)
+    for i in range(200):
+        field_repo.write(f"fields/big_{i}.yaml", f"name: big_{i}\ndescription: {'x' * 3000}\n")
+    field_repo.commit("too big")
+    code, output = run_sync(consul, field_repo.path, prom.url, key="big/fields")
+    assert code == 1 and "over Consul's 524,288 byte value limit" in output
+    assert live(consul, "big/fields")[0] is None
+
+
+def test_dry_run_writes_nothing(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    code, output = run_sync(consul, field_repo.path, prom.url, key="dry/fields", extra=("--dry-run",))
+    assert code == 0 and "dry run" in output and "25 added" in output
+    assert live(consul, "dry/fields")[0] is None
+
+
+def test_acl_token_from_file(start_consul, start_prometheus, example_config, field_repo, tmp_path) -> None:
+    agent = start_consul(acl_master_token="root-secret")
+    prom = start_prometheus(example_config)
+    code, output = run_sync(agent, field_repo.path, prom.url)
+    assert code == 1 and "Consul denied" in output
+    token = tmp_path / "token"
+    token.write_text("root-secret\n")
+    code, output = run_sync(agent, field_repo.path, prom.url, env={"CONSUL_HTTP_TOKEN_FILE": str(token)})
+    assert code == 0, output
+
+
+def test_waits_for_a_held_lock_then_gives_up(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "locked/fields"
+    other = client(consul)
+    session = other.session.create(ttl=30, behavior="delete", lock_delay=0)
+    assert other.kv.put(f"{key}.lock", "someone", acquire=session)
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--lock-timeout", "1"))
+    assert code == 1 and "another sync holds" in output
+    assert live(consul, key)[0] is None
+    other.session.destroy(session)
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+
+
+class _InterferingKV(ConsulKV):
+    """A real client that lets another writer change the key between our read and our write, `times` times."""
+
+    def __init__(self, settings: ConsulSettings, times: int) -> None:
+        super().__init__(settings)
+        self.times = times
+
+    def read(self, key: str) -> tuple[bytes | None, int]:
+        value, index = super().read(key)
+        if self.times > 0:
+            self.times -= 1
+            self.client.kv.put(key, document.encode({"fields": [], "interfered": self.times}))
+        return value, index
+
+
+def test_cas_conflict_rereads_and_rebuilds(consul, start_prometheus, example_config, field_repo) -> None:
+    from fieldsync.config import server_from_arg
+    from fieldsync.prometheus import fetch
+    from fieldsync.syncer import sync
+
+    prom = start_prometheus(example_config)
+    kv = _InterferingKV(ConsulSettings.resolve({"CONSUL_HTTP_ADDR": consul.http_addr}), times=2)
+    report = sync(str(field_repo.path), "HEAD", "cas/fields", [server_from_arg(prom.url)], kv, fetch)
+    assert report.outcome == "written" and report.attempts == 3
+    assert "interfered" not in live(consul, "cas/fields")[0]
+
+
+def test_extract_command_against_real_prometheus(start_prometheus, example_config) -> None:
+    prom = start_prometheus(example_config)
+    result = CliRunner().invoke(main, ["extract", "--prometheus", prom.url, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [status] = json.loads(result.output)
+    assert status["success"] and status["external_labels"] == {"cluster": "demo", "replica": "a"}
+    by_name = {f["name"]: f for f in status["fields"]}
+    assert by_name["cost_center"] == {"name": "cost_center", "source_label":
+                                      "__meta_consul_service_metadata_cost_center",
+                                      "regex": "([A-Z]+)-.*", "replacement": "$1"}
+    file_result = CliRunner().invoke(main, ["extract", "--prometheus", str(Path(prom.config_path)), "--format",
+                                            "json"])
+    assert [f for f in json.loads(file_result.output)[0]["fields"]] == status["fields"]
