@@ -200,3 +200,13 @@ def test_validator_without_fast_path_for_unshared_keywords() -> None:
     validator = schemas.Validator({"type": "array", "prefixItems": [{"type": "string"}]})
     assert validator._fast is None
     assert validator.is_valid(["a"]) and not validator.is_valid([1])
+
+
+def test_readme_lists_every_attribute_with_its_default() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, spec in schemas.field_properties().items():
+        default = json.dumps(spec["default"]) if "default" in spec else None
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, f"README lacks attribute {name}"
+        if default is not None:
+            assert f"| {default} |" in row, f"README default of {name} differs from the schema"
