@@ -191,14 +191,16 @@ def test_refuses_to_roll_back(consul, start_prometheus, example_config, field_re
     assert records(consul, key)["company"]["display_name"] == "Newer"
 
 
-def test_old_envelope_is_read_and_replaced_by_the_bare_document(consul, start_prometheus, example_config,
-                                                                field_repo) -> None:
+def test_old_envelope_is_shown_as_drift_then_replaced_by_the_bare_document(consul, start_prometheus,
+                                                                           example_config, field_repo) -> None:
     prom = start_prometheus(example_config)
     key = "envelope/fields"
     old = {"data": {"version": "1.0", "fields": [{"name": "company", "display_name": "Old UI"}]},
            "meta": {"updated_by": "ui"}}
     client(consul).kv.put(key, json.dumps(old))
     code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 3 and 'display_name: "Old UI" -> "Company"' in output
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--force",))
     assert code == 0 and "written" in output
     doc = live(consul, key)[0]
     assert "data" not in doc and doc["source"] == "fieldsync" and records(consul, key)["company"]["display_name"] \
@@ -266,7 +268,7 @@ class _InterferingKV(ConsulKV):
         value, index = super().read(key)
         if self.times > 0:
             self.times -= 1
-            self.client.kv.put(key, document.encode({"fields": [], "interfered": self.times}))
+            self.client.kv.put(key, document.encode(document.seal({"fields": [], "interfered": self.times})))
         return value, index
 
 

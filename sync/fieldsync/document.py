@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -76,3 +77,19 @@ def _strip(value: Any) -> Any:
 def content(doc: dict[str, Any] | None) -> bytes:
     """The document's bytes without its timestamps and durations: equal content, equal bytes."""
     return b"" if doc is None else encode(_strip(doc))
+
+
+def content_hash(doc: dict[str, Any]) -> str:
+    """Hash of the content, not counting the recorded hash itself."""
+    unsealed = {k: v for k, v in doc.items() if k != "content_hash"}
+    return "sha256:" + hashlib.sha256(content(unsealed)).hexdigest()
+
+
+def seal(doc: dict[str, Any]) -> dict[str, Any]:
+    """Record the content hash in the document, so an edit made outside fieldsync shows."""
+    return {**doc, "content_hash": content_hash(doc)}
+
+
+def is_sealed(doc: dict[str, Any]) -> bool:
+    """True when the document is exactly what fieldsync wrote (timestamps and durations aside)."""
+    return doc.get("content_hash") == content_hash(doc)

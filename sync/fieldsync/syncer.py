@@ -1,53 +1,29 @@
-"""sync: fields at a commit, merged over what Prometheus yields, written to Consul KV with check-and-set."""
+"""sync and plan: fields at a commit, merged over what Prometheus yields, compared with (and written to) Consul KV."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import document, schemas, sources
+from . import document, runstatus, schemas, sources
 from .config import ServerSpec
 from .consulkv import ConsulKV
 from .diff import Diff, diff_fields
 from .errors import FieldsyncError, Refused
 from .extract import ServerStatus, extract_all
 from .merge import discover, merge
+from .planview import render_plan
 from .validate import validate
 
 CAS_ATTEMPTS = 8
+Fetch = Callable[[ServerSpec], dict[str, Any]]
 
 
-@dataclass
-class SyncReport:
-    key: str
-    git: document.GitInfo
-    statuses: list[ServerStatus] = field(default_factory=list)
-    diff: Diff = field(default_factory=Diff)
-    total: int = 0
-    outcome: str = ""  # written | unchanged | dry-run
-    index: tuple[int, int] = (0, 0)  # ModifyIndex before and after
-    attempts: int = 0
-
-    def render(self) -> str:
-        ok = [s for s in self.statuses if s.success]
-        lines = [f"commit   {self.git.commit[:12]} ({self.git.ref}, {self.git.committed_at})",
-                 f"servers  {len(ok)} ok, {len(self.statuses) - len(ok)} failed"]
-        for s in self.statuses:
-            state = f"ok      {len(s.rules):4d} fields" if s.success else f"FAILED  {s.error}"
-            lines.append(f"  {s.name:<24} {state}  ({s.duration_ms} ms)")
-        d = self.diff
-        lines.append(f"fields   {self.total} total: {len(d.added)} added, {len(d.changed)} changed, "
-                     f"{len(d.removed)} removed")
-        for label, names in (("added", d.added), ("changed", [c.name for c in d.changed]), ("removed", d.removed)):
-            if names:
-                lines.append(f"  {label + ':':<9}{', '.join(names[:20])}{' …' if len(names) > 20 else ''}")
-        result = {"written": f"written to {self.key} (ModifyIndex {self.index[0]} -> {self.index[1]})",
-                  "unchanged": f"unchanged: {self.key} already holds this content; nothing written",
-                  "dry-run": f"dry run: would write {self.key}; nothing written"}[self.outcome]
-        return "\n".join(lines + [f"result   {result}"])
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def git_info(repo: Any, commit: Any, rev: str) -> document.GitInfo:
@@ -69,74 +45,156 @@ def fields_at(repo: Any, commit: Any) -> dict[str, dict[str, Any]]:
     return {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
 
 
-def check_not_rollback(repo: Any, target: str, live: dict[str, Any] | None) -> None:
-    """Refuse to replace a document built from a descendant of the target commit."""
+def rollback_from(repo: Any, target: str, live: dict[str, Any] | None) -> str | None:
+    """Why writing `target` over `live` would roll back, or None when it would not."""
     import pygit2
 
     built_from = ((live or {}).get("git") or {}).get("commit")
     if not built_from or built_from == target:
-        return
+        return None
     try:
-        live_oid = pygit2.Oid(hex=built_from)
-        newer = repo.descendant_of(live_oid, pygit2.Oid(hex=target))
+        newer = repo.descendant_of(pygit2.Oid(hex=built_from), pygit2.Oid(hex=target))
     except (ValueError, KeyError, pygit2.GitError):
-        raise Refused(f"the live document was built from commit {built_from[:12]}, which this repository does "
-                      "not have; fetch it first, so that an older revision is not written over a newer one") from None
-    if newer:
-        raise Refused(f"the live document was built from {built_from[:12]}, which is newer than "
-                      f"{target[:12]}; refusing to roll back")
+        return (f"the live document was built from commit {built_from[:12]}, which this repository does not have; "
+                "fetch it first, so that an older revision is not written over a newer one")
+    return f"the live document was built from {built_from[:12]}, which is newer than {target[:12]}" if newer else None
 
 
 def build_document(overrides: dict[str, dict[str, Any]], statuses: list[ServerStatus], live: dict[str, Any] | None,
                    git: document.GitInfo, now: str) -> dict[str, Any]:
-    properties = schemas.field_properties()
     discovered = discover(statuses, (live or {}).get("fields") or [])
-    records = merge(overrides, discovered, schemas.field_defaults(), ["name", *properties])
-    return document.build(records, statuses, git, now)
+    records = merge(overrides, discovered, schemas.field_defaults(), ["name", *schemas.field_properties()])
+    return document.seal(document.build(records, statuses, git, now))
 
 
-def sync(repo_path: str, rev: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV,
-         fetch: Callable[[ServerSpec], dict[str, Any]], dry_run: bool = False, lock_timeout: float = 60.0,
-         now: Callable[[], str] = lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")) -> SyncReport:
-    """Run one sync; raises FieldsyncError (exit 1) or Refused (exit 3) without writing anything."""
+@dataclass
+class Inputs:
+    """Everything a sync or plan needs that does not come from Consul."""
+
+    repo: Any
+    git: document.GitInfo
+    overrides: dict[str, dict[str, Any]]
+    statuses: list[ServerStatus]
+
+
+def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch) -> Inputs:
+    """Read the fields at `rev` (validated: any problem stops here, before Consul) and extract from every server."""
     if not servers:
         raise FieldsyncError("no Prometheus server given: use --prometheus URL|FILE or the config file")
     repo = sources.open_repo(repo_path)
     commit = sources.resolve_commit(repo, rev)
-    report = SyncReport(key, git_info(repo, commit, rev))
     overrides = fields_at(repo, commit)
-    report.statuses = extract_all(servers, fetch)
-    if not any(s.success for s in report.statuses):
-        errors = "; ".join(f"{s.name}: {s.error}" for s in report.statuses)
+    statuses = extract_all(servers, fetch)
+    return Inputs(repo, git_info(repo, commit, rev), overrides, statuses)
+
+
+def require_answers(inputs: Inputs) -> None:
+    if not any(s.success for s in inputs.statuses):
+        errors = "; ".join(f"{s.name}: {s.error}" for s in inputs.statuses)
         raise FieldsyncError(f"no Prometheus server answered, nothing written ({errors})")
 
-    def attempt() -> bool:
-        raw, index = kv.read(key)
-        live = document.decode(raw, key)
-        check_not_rollback(repo, report.git.commit, live)
-        doc = build_document(overrides, report.statuses, live, report.git, now())
-        report.diff = diff_fields((live or {}).get("fields") or [], doc["fields"])
-        report.total, report.index = doc["total_fields"], (index, index)
-        if document.content(live) == document.content(doc):
-            report.outcome = "unchanged"
-            return True
-        value = document.encode(doc)
+
+@dataclass
+class Plan:
+    """The document a sync would write, against the live one."""
+
+    key: str
+    inputs: Inputs
+    live: dict[str, Any] | None
+    index: int
+    doc: dict[str, Any]
+    diff: Diff
+    rollback: str | None  # why it would roll back
+    drift: bool  # the live document was edited outside fieldsync, and writing would change its fields
+
+    @property
+    def unchanged(self) -> bool:
+        return document.content(self.live) == document.content(self.doc)
+
+    @property
+    def live_commit(self) -> str | None:
+        return ((self.live or {}).get("git") or {}).get("commit")
+
+
+def prepare(inputs: Inputs, kv: ConsulKV, key: str, now: str) -> Plan:
+    raw, index = kv.read(key)
+    live = document.decode(raw, key)
+    doc = build_document(inputs.overrides, inputs.statuses, live, inputs.git, now)
+    diff = diff_fields((live or {}).get("fields") or [], doc["fields"])
+    drift = live is not None and not document.is_sealed(live) and not diff.empty
+    return Plan(key, inputs, live, index, doc, diff, rollback_from(inputs.repo, inputs.git.commit, live), drift)
+
+
+@dataclass
+class SyncReport:
+    plan: Plan
+    outcome: str = ""  # written | unchanged | dry-run
+    index_after: int = 0
+    attempts: int = 0
+
+    def render(self) -> str:
+        plan, git = self.plan, self.plan.inputs.git
+        statuses = plan.inputs.statuses
+        ok = [s for s in statuses if s.success]
+        lines = [f"commit   {git.commit[:12]} ({git.ref}, {git.committed_at})",
+                 f"servers  {len(ok)} ok, {len(statuses) - len(ok)} failed"]
+        for s in statuses:
+            state = f"ok      {len(s.rules):4d} fields" if s.success else f"FAILED  {s.error}"
+            lines.append(f"  {s.name:<24} {state}  ({s.duration_ms} ms)")
+        d = plan.diff
+        lines.append(f"fields   {plan.doc['total_fields']} total: {len(d.added)} added, {len(d.changed)} changed, "
+                     f"{len(d.removed)} removed")
+        for label, names in (("added", d.added), ("changed", [c.name for c in d.changed]), ("removed", d.removed)):
+            if names:
+                lines.append(f"  {label + ':':<9}{', '.join(names[:20])}{' …' if len(names) > 20 else ''}")
+        result = {"written": f"written to {plan.key} (ModifyIndex {plan.index} -> {self.index_after})",
+                  "unchanged": f"unchanged: {plan.key} already holds this content; nothing written",
+                  "dry-run": f"dry run: would write {plan.key}; nothing written"}[self.outcome]
+        return "\n".join(lines + [f"result   {result}"])
+
+
+def sync(repo_path: str, rev: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, fetch: Fetch,
+         dry_run: bool = False, lock_timeout: float = 60.0, allow_rollback: bool = False, force: bool = False,
+         now: Callable[[], str] = utc_now) -> SyncReport:
+    """Run one sync; raises FieldsyncError (exit 1) or Refused (exit 3) without writing the document."""
+    inputs = gather(repo_path, rev, servers, fetch)
+
+    def attempt() -> SyncReport | None:
+        plan = prepare(inputs, kv, key, now())
+        if plan.rollback and not allow_rollback:
+            raise Refused(f"{plan.rollback}; refusing to roll back (restore on purpose with --allow-rollback)")
+        if plan.drift and not force:
+            raise Refused("the live document was changed outside fieldsync since fieldsync wrote it; syncing would "
+                          f"overwrite this:\n{render_plan(plan, 'text')}\nTake the change into git with "
+                          "`fieldsync import --from-kv` and commit it, or overwrite it with --force.")
+        if plan.unchanged:
+            return SyncReport(plan, "unchanged", plan.index)
+        value = document.encode(plan.doc)
         if len(value) > document.CONSUL_VALUE_LIMIT:
             raise FieldsyncError(f"the document is {len(value):,} bytes, over Consul's {document.CONSUL_VALUE_LIMIT:,}"
                                  " byte value limit; nothing written")
         if dry_run:
-            report.outcome = "dry-run"
-            return True
-        if not kv.write_cas(key, value, index):
-            return False  # someone wrote in between: read again and rebuild
-        report.outcome, report.index = "written", (index, kv.read(key)[1])
-        return True
+            return SyncReport(plan, "dry-run", plan.index)
+        if not kv.write_cas(key, value, plan.index):
+            return None  # someone wrote in between: read again and rebuild
+        return SyncReport(plan, "written", kv.read(key)[1])
 
     if dry_run:
-        attempt()
+        require_answers(inputs)
+        report = attempt()
+        assert report is not None
         return report
-    with kv.lock(f"{key}.lock", lock_timeout):
-        for report.attempts in range(1, CAS_ATTEMPTS + 1):
-            if attempt():
-                return report
-    raise FieldsyncError(f"{key} kept changing during {CAS_ATTEMPTS} check-and-set attempts; nothing written")
+    try:
+        require_answers(inputs)
+        with kv.lock(f"{key}.lock", lock_timeout):
+            for number in range(1, CAS_ATTEMPTS + 1):
+                report = attempt()
+                if report is not None:
+                    report.attempts = number
+                    runstatus.record(kv, key, runstatus.entry(report.outcome, None, inputs, report, now()))
+                    return report
+        raise FieldsyncError(f"{key} kept changing during {CAS_ATTEMPTS} check-and-set attempts; nothing written")
+    except FieldsyncError as e:
+        outcome = "refused" if isinstance(e, Refused) else "failed"
+        runstatus.record(kv, key, runstatus.entry(outcome, str(e), inputs, None, now()))
+        raise

@@ -1,0 +1,61 @@
+"""Run details in `<key>.status`: the last run in full and a short history, apart from the fields document so that
+the document changes only when its content does."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .consulkv import ConsulKV
+from .document import encode
+from .errors import FieldsyncError
+
+if TYPE_CHECKING:
+    from .syncer import Inputs, SyncReport
+
+KEEP_RUNS = 20
+
+
+def status_key(key: str) -> str:
+    return f"{key}.status"
+
+
+def entry(outcome: str, error: str | None, inputs: Inputs, report: SyncReport | None, now: str) -> dict[str, Any]:
+    """One run: outcome, time, commit, per-server details and, when it got that far, the field changes."""
+    run: dict[str, Any] = {
+        "at": now, "outcome": outcome, "error": error, "commit": inputs.git.commit, "ref": inputs.git.ref,
+        "servers": [{k: v for k, v in s.to_json().items() if k not in ("fields", "external_labels")}
+                    for s in inputs.statuses],
+    }
+    if report is not None:
+        d = report.plan.diff
+        run.update(fields={"total": report.plan.doc["total_fields"], "added": d.added,
+                           "changed": [c.name for c in d.changed], "removed": d.removed},
+                   modify_index=[report.plan.index, report.index_after], attempts=report.attempts)
+    return run
+
+
+def read(kv: ConsulKV, key: str) -> dict[str, Any] | None:
+    raw, _ = kv.read(status_key(key))
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def record(kv: ConsulKV, key: str, run: dict[str, Any]) -> None:
+    """Best effort: a status that cannot be written never turns a sync's outcome into an error."""
+    try:
+        for _ in range(3):
+            raw, index = kv.read(status_key(key))
+            try:
+                previous = json.loads(raw) if raw else {}
+            except ValueError:
+                previous = {}
+            runs = previous.get("runs") if isinstance(previous, dict) else None
+            history = [{k: run[k] for k in ("at", "outcome", "commit")}, *(runs if isinstance(runs, list) else [])]
+            if kv.write_cas(status_key(key), encode({"key": key, "last": run, "runs": history[:KEEP_RUNS]}), index):
+                return
+    except FieldsyncError:
+        return
