@@ -173,10 +173,12 @@ class _PlanCommand(click.Command):
 @main.command(cls=_PlanCommand)
 @_consul_options
 @click.option("--rev", default="HEAD", show_default=True, help="Commit, branch or tag to plan.")
+@click.option("--worktree", is_flag=True, help="Plan the field files on disk (uncommitted edits included).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @click.pass_context
 def plan(ctx: click.Context, repo: str, rev: str, prometheus: tuple[str, ...], key: str | None,
-         config_path: str | None, consul_addr: str | None, consul_token_file: str | None, fmt: str) -> None:
+         config_path: str | None, consul_addr: str | None, consul_token_file: str | None, worktree: bool,
+         fmt: str) -> None:
     """Show what sync would change in the live document, attribute by attribute.
 
     Exit 0 no changes, 2 changes, 1 error.
@@ -187,7 +189,7 @@ def plan(ctx: click.Context, repo: str, rev: str, prometheus: tuple[str, ...], k
 
     try:
         t = _target(repo, prometheus, config_path, key, consul_addr, consul_token_file)
-        inputs = gather(repo, rev, t.servers, fetch)
+        inputs = gather(repo, rev, t.servers, fetch, worktree)
         require_answers(inputs)
         result = prepare(inputs, t.kv, t.key, utc_now())
     except FieldsyncError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -35,13 +36,13 @@ def git_info(repo: Any, commit: Any, rev: str) -> document.GitInfo:
     return document.GitInfo(str(commit.id), ref, when)
 
 
-def fields_at(repo: Any, commit: Any) -> dict[str, dict[str, Any]]:
-    """The valid field overrides of a commit; any problem refuses the sync before Consul is touched."""
-    problems, results = validate(sources.git_entries(repo, commit, [sources.FIELDS_DIR]))
+def fields_at(entries: list[sources.Entry], where: str) -> dict[str, dict[str, Any]]:
+    """The valid field overrides among `entries`; any problem refuses the sync before Consul is touched."""
+    problems, results = validate(entries)
     if problems:
         listing = "\n".join(p.text() for p in problems[:50])
         more = f"\n… and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise FieldsyncError(f"fields at {str(commit.id)[:12]} are invalid; nothing written:\n{listing}{more}")
+        raise FieldsyncError(f"fields at {where} are invalid; nothing written:\n{listing}{more}")
     return {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
 
 
@@ -77,13 +78,20 @@ class Inputs:
     statuses: list[ServerStatus]
 
 
-def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch) -> Inputs:
-    """Read the fields at `rev` (validated: any problem stops here, before Consul) and extract from every server."""
+def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch, worktree: bool = False) -> Inputs:
+    """Read the fields at `rev` (validated: any problem stops here, before Consul) and extract from every server.
+
+    With `worktree`, the fields are the files on disk (for plan), with `rev` as the commit they stand on.
+    """
     if not servers:
         raise FieldsyncError("no Prometheus server given: use --prometheus URL|FILE or the config file")
     repo = sources.open_repo(repo_path)
     commit = sources.resolve_commit(repo, rev)
-    overrides = fields_at(repo, commit)
+    if worktree:
+        directory = os.path.join(repo.workdir or repo_path, sources.FIELDS_DIR)
+        overrides = fields_at(sources.worktree_entries([directory]), "the work tree")
+    else:
+        overrides = fields_at(sources.git_entries(repo, commit, [sources.FIELDS_DIR]), str(commit.id)[:12])
     statuses = extract_all(servers, fetch)
     return Inputs(repo, git_info(repo, commit, rev), overrides, statuses)
 
@@ -105,7 +113,7 @@ class Plan:
     doc: dict[str, Any]
     diff: Diff
     rollback: str | None  # why it would roll back
-    drift: bool  # the live document was edited outside fieldsync, and writing would change its fields
+    drift: bool  # the live document was edited outside fieldsync, and writing would change or remove its fields
 
     @property
     def unchanged(self) -> bool:
@@ -121,7 +129,11 @@ def prepare(inputs: Inputs, kv: ConsulKV, key: str, now: str) -> Plan:
     live = document.decode(raw, key)
     doc = build_document(inputs.overrides, inputs.statuses, live, inputs.git, now)
     diff = diff_fields((live or {}).get("fields") or [], doc["fields"])
-    drift = live is not None and not document.is_sealed(live) and not diff.empty
+    # Adding fields or refreshing what extraction derives overwrites nothing a person chose; changing a chosen
+    # attribute, or removing a field, of a document edited by hand would.
+    chosen = schemas.field_properties().keys()
+    overwrites = bool(diff.removed) or any(change.changes.keys() & chosen for change in diff.changed)
+    drift = live is not None and not document.is_sealed(live) and overwrites
     return Plan(key, inputs, live, index, doc, diff, rollback_from(inputs.repo, inputs.git.commit, live), drift)
 
 

@@ -1,0 +1,238 @@
+"""The GitOps workflow against real Consul, Prometheus and git: drift, import, plan, restore, history, status,
+scaffold."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pygit2
+import pytest
+from click.testing import CliRunner
+from test_sync import client, customize_company, live, records, run_sync
+
+from fieldsync.cli import main
+from fieldsync.localservers import find_binary
+
+
+def cli(agent, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env={"CONSUL_HTTP_ADDR": agent.http_addr, "CONSUL_HTTP_TOKEN": "",
+                                                       **(env or {})})
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output
+
+
+def hand_edit(agent, key: str, field: str, **changes: object) -> None:
+    """What an operator or the old UI does: get the value, change it, `consul kv put` it back."""
+    env = {**os.environ, "CONSUL_HTTP_ADDR": agent.http_addr}
+    consul_bin = find_binary("consul")
+    raw = subprocess.run([consul_bin, "kv", "get", key], env=env, capture_output=True, check=True).stdout
+    doc = json.loads(raw)
+    for record in doc["fields"]:
+        if record["name"] == field:
+            record.update(changes)
+    subprocess.run([consul_bin, "kv", "put", key, "-"], input=json.dumps(doc).encode(), env=env, check=True,
+                   capture_output=True)
+
+
+def test_hand_edit_is_drift_force_overwrites(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "drift/force"
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    hand_edit(consul, key, "company", display_name="Typed In The UI")
+    _, index = live(consul, key)
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 3 and "changed outside fieldsync" in output
+    assert 'display_name: "Typed In The UI" -> "Company"' in output
+    assert live(consul, key)[1] == index
+    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
+    assert "drift      yes" in output and "last sync  refused" in output
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--force",))
+    assert code == 0 and records(consul, key)["company"]["display_name"] == "Company"
+
+
+def test_hand_edit_imported_into_git_then_plan_is_clean(consul, start_prometheus, example_config,
+                                                        field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "drift/import"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    hand_edit(consul, key, "company", display_name="Typed In The UI", show_in_blackbox=False)
+    code, output = cli(consul, "plan", *args)
+    assert code == 2 and "Warning: the live document was edited outside fieldsync (drift)" in output
+    original = (field_repo.path / "fields/company.yaml").read_text()
+    code, output = cli(consul, "import", "--from-kv", *args)
+    assert code == 0 and "wrote" in output and "company.yaml" in output, output
+    text = (field_repo.path / "fields/company.yaml").read_text()
+    assert text.startswith(original.splitlines()[0])  # the schema comment line is kept
+    assert "display_name: Typed In The UI" in text and "show_in_blackbox: false" in text
+    assert [line.split(":")[0] for line in text.splitlines()[1:4]] == ["name", "display_name", "category"]
+    code, output = cli(consul, "plan", "--worktree", *args)
+    assert code == 0 and "No changes" in output, output
+    assert cli(consul, "plan", *args)[0] == 2  # HEAD does not hold the import yet
+    field_repo.commit("take the UI edit into git")
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 0, output
+    assert records(consul, key)["company"]["display_name"] == "Typed In The UI"
+    assert cli(consul, "plan", *args)[0] == 0
+
+
+def _old_record(i: int) -> dict:
+    record = {"name": f"legacy_{i}", "display_name": f"Legacy Field {i}", "order": i,
+              "category": ["legacy", f"group-{i % 3}"] if i % 2 else "legacy", "required": i % 4 == 0,
+              "description": f"imported field {i}", "source_label": f"__meta_consul_service_metadata_legacy_{i}"}
+    if i % 5 == 0:
+        record.update(field_type="select", options=[f"a{i}", f"b{i}"], default_value=f"a{i}")
+    if i % 3 == 0:
+        record.update(validation={"pattern": "^[a-z0-9]+$", "message": "lowercase"}, placeholder="e.g. abc",
+                      show_in_blackbox=False, show_in_web_probes=False)
+    if i % 7 == 0:
+        record.update(editable=False, icon="globe", color="#ff8800", show_in_dashboard=True)
+    return record  # old shape: most show_in_* flags are missing
+
+
+def test_old_envelope_with_25_customized_fields_round_trips(consul, start_prometheus, example_config, git_repo,
+                                                            tmp_path) -> None:
+    prom = start_prometheus(example_config)
+    key = "legacy/fields"
+    old = [_old_record(i) for i in range(25)]
+    envelope = {"data": {"version": "1.0", "last_updated": "2024-01-01", "fields": old,
+                         "extraction_status": {"total_servers": 1}}, "meta": {"updated_by": "ui", "id": 7}}
+    client(consul).kv.put(key, json.dumps(envelope))
+    git_repo.write("README.md", "fields\n")
+    git_repo.commit("start")
+    code, output = cli(consul, "import", "--repo", str(git_repo.path), "--key", key)
+    assert code == 0 and "25 file(s) written" in output, output
+    assert CliRunner().invoke(main, ["validate", "--no-cache", "--repo", str(git_repo.path)]).exit_code == 0
+    git_repo.commit("import from the old system")
+    code, output = run_sync(consul, git_repo.path, prom.url, key=key)
+    assert code == 0 and "written" in output, output
+    synced = records(consul, key)
+    for record in old:
+        for attribute, value in record.items():
+            if attribute != "source_label":
+                assert synced[record["name"]][attribute] == value, (record["name"], attribute)
+
+
+def test_import_refuses_an_invalid_document_and_writes_nothing(consul, git_repo, tmp_path) -> None:
+    bad = tmp_path / "doc.json"
+    bad.write_text(json.dumps({"fields": [{"name": "ok_field", "order": 1},
+                                          {"name": "bad", "field_type": "select"},
+                                          {"name": "worse", "category": "Not A Slug"}]}))
+    code, output = cli(consul, "import", "--from-file", str(bad), "--repo", str(git_repo.path))
+    assert code == 1 and "nothing written" in output
+    assert "bad.yaml" in output and "worse.yaml" in output
+    assert not (git_repo.path / "fields").exists()
+
+
+def test_restore_a_past_revision_on_purpose(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "restore/fields"
+    customize_company(field_repo)  # HEAD~2: Empresa
+    field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Second\n")
+    field_repo.commit("second")
+    field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Third\n")
+    field_repo.commit("third")
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--rev", "HEAD~2"))
+    assert code == 3 and "--allow-rollback" in output
+    assert records(consul, key)["company"]["display_name"] == "Third"
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--rev", "HEAD~2",
+                                                                               "--allow-rollback"))
+    assert code == 0 and "written" in output
+    assert records(consul, key)["company"]["display_name"] == "Empresa"
+    assert records(consul, key)["company"]["field_type"] == "select"
+    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
+    assert "2 commit(s) behind refs/heads/main" in output and "drift      no" in output
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0  # forward again, no flag needed
+    assert records(consul, key)["company"]["display_name"] == "Third"
+
+
+def test_plan_shows_exactly_the_pull_request(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "plan/fields"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    assert cli(consul, "plan", *args)[0] == 0
+    field_repo.write("fields/site.yaml", field_repo.path.joinpath("fields/site.yaml").read_text()
+                     .replace("display_name: Site", "display_name: Site Name").replace("order: 50", "order: 7"))
+    field_repo.write("fields/building.yaml", "name: building\ncategory: location\n")
+    field_repo.commit("pull request")
+    code, output = cli(consul, "plan", *args, "--format", "json")
+    assert code == 2
+    result = json.loads(output)
+    assert result["added"] == ["building"] and result["removed"] == []
+    assert result["changed"] == {"site": {"display_name": {"before": "Site", "after": "Site Name"},
+                                          "order": {"before": 50, "after": 7}}}
+    code, output = cli(consul, "plan", *args, "--format", "markdown")
+    assert code == 2
+    assert "**1 to add, 1 to change, 0 to remove.**" in output
+    assert '| `site` | `display_name` | `"Site"` | `"Site Name"` |' in output
+    assert "| `building` | *(new field)* | | |" in output
+    code, output = cli(consul, "plan", *args)
+    assert "  + building" in output and "      order: 50 -> 7" in output
+    code, output = cli(consul, "plan", *args, "--format", "yaml")
+    assert code == 1
+
+
+def test_status_key_holds_run_details_and_noop_leaves_document_alone(consul, start_prometheus, example_config,
+                                                                     field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "status/fields"
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    _, index = live(consul, key)
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    assert live(consul, key)[1] == index
+    status, _ = live(consul, f"{key}.status")
+    assert [r["outcome"] for r in status["runs"]] == ["unchanged", "written"]
+    assert status["last"]["servers"][0]["success"] and "duration_ms" in status["last"]["servers"][0]
+    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
+    assert "up to date" in output and "last sync  unchanged" in output
+
+
+def test_history_lists_attribute_changes(field_repo) -> None:
+    customize_company(field_repo)
+    field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Empresa\n")
+    field_repo.commit("simplify company")
+    field_repo.write("fields/vendor.yaml", "name: vendor\n")
+    field_repo.commit("unrelated")
+    result = CliRunner().invoke(main, ["history", "company", "--repo", str(field_repo.path)])
+    assert result.exit_code == 0, result.output
+    blocks = result.output.split("Test Person")
+    assert len(blocks) == 4  # three commits touched company.yaml
+    assert "simplify company" in blocks[1] and '~ category: ["basic", "billing"] -> null' not in blocks[1]
+    assert '- field_type: "select"' in blocks[1]
+    assert '~ display_name: "Company" -> "Empresa"' in blocks[2] and "[added]" in blocks[2] + blocks[3]
+    missing = CliRunner().invoke(main, ["history", "nope", "--repo", str(field_repo.path)])
+    assert missing.exit_code == 2
+
+
+def test_scaffold_writes_stubs_and_commits_on_a_branch(start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    (field_repo.path / "fields/vendor.yaml").unlink()
+    field_repo.commit("drop vendor")
+    result = CliRunner().invoke(main, ["scaffold", "--repo", str(field_repo.path), "--prometheus", prom.url,
+                                       "--branch", "scaffold/new-fields"])
+    assert result.exit_code == 0, result.output
+    repo = pygit2.Repository(str(field_repo.path))
+    branch = repo.lookup_branch("scaffold/new-fields").peel(pygit2.Commit)
+    added = sorted(e.name for e in branch.tree["fields"])
+    assert {"cost_center.yaml", "vendor.yaml"} <= set(added)
+    assert not (field_repo.path / "fields/vendor.yaml").exists()  # the work tree is untouched
+    assert CliRunner().invoke(main, ["validate", "--rev", "scaffold/new-fields", "--repo", str(field_repo.path),
+                                     "--no-cache"]).exit_code == 0
+    stub = branch.tree["fields/cost_center.yaml"].data.decode()
+    assert "source label __meta_consul_service_metadata_cost_center" in stub and "# field_type: \"string\"" in stub
+    again = CliRunner().invoke(main, ["scaffold", "--repo", str(field_repo.path), "--prometheus", prom.url,
+                                      "--branch", "scaffold/new-fields"])
+    assert again.exit_code == 2 and "already exists" in again.output
+    result = CliRunner().invoke(main, ["scaffold", "--repo", str(field_repo.path), "--prometheus", prom.url])
+    assert result.exit_code == 0 and (field_repo.path / "fields/vendor.yaml").exists()
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_status_of_an_absent_key(consul, field_repo, fmt: str) -> None:
+    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", "absent/fields", "--format", fmt)
+    assert code == 0
+    assert ("absent" in output) if fmt == "text" else (json.loads(output)["exists"] is False)
