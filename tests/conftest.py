@@ -9,7 +9,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from fieldsync.localservers import ConsulAgent, Prometheus
+from fieldsync.localservers import ConsulAgent, LocalServer, Prometheus
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "example"
@@ -74,35 +74,38 @@ def consul_agent_client(consul: ConsulAgent):  # noqa: ANN201
 
 
 @pytest.fixture
-def start_consul(tmp_path: Path) -> Iterator[Callable[..., ConsulAgent]]:
-    """Start agents of the test's own (persistent, ACLs, ...); all are stopped afterwards."""
-    started: list[ConsulAgent] = []
-
-    def start(**options: object) -> ConsulAgent:
-        agent = ConsulAgent(tmp_path / f"consul{len(started)}", **options)  # type: ignore[arg-type]
-        started.append(agent)
-        return agent.start()  # type: ignore[return-value]
-
-    yield start
-    for agent in started:
-        agent.stop()
+def started_servers() -> Iterator[list[LocalServer]]:
+    """Servers a test starts of its own; all are stopped afterwards, even when the test fails."""
+    started: list[LocalServer] = []
+    yield started
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture
-def start_prometheus(tmp_path: Path) -> Iterator[Callable[[str], Prometheus]]:
+def start_consul(tmp_path: Path, started_servers: list[LocalServer]) -> Callable[..., ConsulAgent]:
+    """Start an agent of the test's own: dev=False keeps KV across restarts, acl_master_token enables ACLs."""
+
+    def start(**options: object) -> ConsulAgent:
+        agent = ConsulAgent(tmp_path / f"consul{len(started_servers)}", **options)  # type: ignore[arg-type]
+        started_servers.append(agent)
+        return agent.start()  # type: ignore[return-value]
+
+    return start
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path, started_servers: list[LocalServer]) -> Callable[[str], Prometheus]:
     """Start a Prometheus with a given config; the example's file_sd targets sit beside it."""
-    started: list[Prometheus] = []
 
     def start(config: str) -> Prometheus:
-        workdir = tmp_path / f"prometheus{len(started)}"
+        workdir = tmp_path / f"prometheus{len(started_servers)}"
         shutil.copytree(EXAMPLE / "targets", workdir / "targets")
         server = Prometheus(workdir, config)
-        started.append(server)
+        started_servers.append(server)
         return server.start()  # type: ignore[return-value]
 
-    yield start
-    for server in started:
-        server.stop()
+    return start
 
 
 @pytest.fixture

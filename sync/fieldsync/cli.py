@@ -61,7 +61,7 @@ def validate(paths: tuple[str, ...], rev: str | None, repo: str, fmt: str, cache
     else:
         git = sources.open_repo(repo)
         entries = sources.git_entries(git, sources.resolve_commit(git, rev), list(paths) or [sources.FIELDS_DIR])
-    problems, results = run(entries, cache)
+    problems, _ = run(entries, cache)
     click.echo(render(problems, fmt, len(entries)), err=bool(problems) and fmt == "text")
     sys.exit(1 if problems else 0)
 

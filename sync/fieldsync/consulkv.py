@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import FieldsyncError, UsageError
@@ -69,12 +70,12 @@ class ConsulKV:
                                     cert=settings.cert)
         self.client.token = settings.token  # py-consul lets CONSUL_HTTP_TOKEN win over an explicit token
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         import consul
         import requests
 
         try:
-            return fn()
+            return fn(*args, **kwargs)
         except consul.ACLPermissionDenied:
             raise FieldsyncError(f"Consul denied {what}: the token lacks the permission") from None
         except requests.exceptions.RequestException as e:
@@ -85,47 +86,44 @@ class ConsulKV:
 
     def read(self, key: str) -> tuple[bytes | None, int]:
         """(value, ModifyIndex); (None, 0) when the key is absent."""
-        _, item = self._call(f"reading {key}", lambda: self.client.kv.get(key))
+        _, item = self._call(f"reading {key}", self.client.kv.get, key)
         return (None, 0) if item is None else (item["Value"] or b"", int(item["ModifyIndex"]))
 
     def write_cas(self, key: str, value: bytes, index: int) -> bool:
         """Write only if the key's ModifyIndex is still `index` (0: only if absent)."""
-        return bool(self._call(f"writing {key}", lambda: self.client.kv.put(key, value, cas=index)))
+        return bool(self._call(f"writing {key}", self.client.kv.put, key, value, cas=index))
 
     def write(self, key: str, value: bytes) -> None:
-        self._call(f"writing {key}", lambda: self.client.kv.put(key, value))
+        self._call(f"writing {key}", self.client.kv.put, key, value)
 
     def delete(self, key: str) -> None:
-        self._call(f"deleting {key}", lambda: self.client.kv.delete(key))
+        self._call(f"deleting {key}", self.client.kv.delete, key)
 
     @contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[None]:
         """Hold `key` through a TTL session (renewed while held, deleted on release or expiry)."""
         holder = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "since": time.time()})
-        session = self._call("creating a session", lambda: self.client.session.create(
-            name=f"fieldsync sync {key}", ttl=SESSION_TTL, behavior="delete", lock_delay=0))
+        session = self._call("creating a session", self.client.session.create, name=f"fieldsync sync {key}",
+                             ttl=SESSION_TTL, behavior="delete", lock_delay=0)
         stop = threading.Event()
 
         def renew() -> None:
             while not stop.wait(SESSION_TTL / 3):
-                try:
+                with contextlib.suppress(Exception):  # a missed renewal: the next one, or the CAS write, will tell
                     self.client.session.renew(session)
-                except Exception:  # noqa: S112 - the next renewal or the CAS write will tell
-                    continue
 
         renewer = threading.Thread(target=renew, daemon=True)
         renewer.start()
         try:
             deadline = time.monotonic() + timeout
             index = None
-            while not self._call(f"locking {key}", lambda: self.client.kv.put(key, holder, acquire=session)):
+            while not self._call(f"locking {key}", self.client.kv.put, key, holder, acquire=session):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise FieldsyncError(f"another sync holds {key} for more than {timeout:g} s; nothing written")
                 wait = f"{max(1, min(5, int(remaining)))}s"
-                index, _ = self._call(f"waiting for {key}",
-                                      lambda: self.client.kv.get(key, index=index, wait=wait))  # noqa: B023
+                index, _ = self._call(f"waiting for {key}", self.client.kv.get, key, index=index, wait=wait)
             yield
         finally:
             stop.set()
-            self._call("ending the session", lambda: self.client.session.destroy(session))
+            self._call("ending the session", self.client.session.destroy, session)
