@@ -1,6 +1,6 @@
 """The main job end to end on this machine: a local Consul dev agent and a local Prometheus (docs/example), then
-`fieldsync sync` of this repository's fields/ at HEAD, the result read back from Consul, a no-op re-sync, and a wiped
-key rebuilt from git. Servers stop at the end unless --keep is given."""
+`fieldsync sync` of this repository's fields/ at HEAD, the result read back from Consul, a no-op re-sync, a wiped
+key rebuilt from git, and a hand edit caught as drift. Servers stop at the end unless --keep is given."""
 
 from __future__ import annotations
 
@@ -64,6 +64,17 @@ def main() -> None:
         step("wipe the key, then rebuild it from git")
         run(*consul_cli, "kv", "delete", KEY)
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)
+        step("a hand edit in KV (as the old UI did) is drift: sync shows it and refuses")
+        doc = json.loads(subprocess.run([*consul_cli, "kv", "get", KEY], env=env, capture_output=True, text=True,
+                                        check=True).stdout)
+        doc["fields"][1]["display_name"] = "Edited By Hand"
+        subprocess.run([*consul_cli, "kv", "put", KEY, "-"], input=json.dumps(doc), env=env, text=True, check=True,
+                       capture_output=True)
+        print(f"$ consul kv put {KEY} -   # {doc['fields'][1]['name']}.display_name = 'Edited By Hand'")
+        run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)
+        run(*fieldsync, "status", "--repo", str(ROOT))
+        step("overwrite it on purpose (or take it into git with `fieldsync import --from-kv`)")
+        run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url, "--force")
         if args.keep:
             print(f"\nLeft running: export CONSUL_HTTP_ADDR={consul.http_addr}  (Prometheus at {prometheus.url})")
             return

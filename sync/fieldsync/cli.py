@@ -300,7 +300,7 @@ def status(repo: str, prometheus: tuple[str, ...], key: str | None, config_path:
     if last:
         ok = sum(s["success"] for s in last["servers"])
         click.echo(f"last sync  {last['outcome']} at {last['at']} ({ok}/{len(last['servers'])} servers ok)"
-                   + (f": {last['error'].splitlines()[0]}" if last.get("error") else ""))
+                   + (f": {last['error'].splitlines()[0].rstrip(':')}" if last.get("error") else ""))
 
 
 @main.command()
