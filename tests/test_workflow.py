@@ -236,3 +236,11 @@ def test_status_of_an_absent_key(consul, field_repo, fmt: str) -> None:
     code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", "absent/fields", "--format", fmt)
     assert code == 0
     assert ("absent" in output) if fmt == "text" else (json.loads(output)["exists"] is False)
+
+
+def test_import_names_a_broken_existing_file(consul, git_repo, tmp_path) -> None:
+    git_repo.write("fields/company.yaml", "name: company\norder: [\n")
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps({"fields": [{"name": "company", "order": 3}]}))
+    code, output = cli(consul, "import", "--from-file", str(doc), "--repo", str(git_repo.path))
+    assert code == 1 and "fields/company.yaml:3:1" in output and "Traceback" not in output

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import Config, ServerSpec, load_config, server_from_arg
+from .config import NO_SERVERS, Config, ServerSpec, load_config, server_from_arg
 from .errors import FieldsyncError, UsageError
 from .problems import FORMATS, render
 
@@ -70,6 +70,13 @@ def _servers(prometheus: tuple[str, ...], config: Config) -> list[ServerSpec]:
     return [server_from_arg(p) for p in prometheus] if prometheus else list(config.servers)
 
 
+def _required_servers(prometheus: tuple[str, ...], config_path: str | None, repo: str) -> list[ServerSpec]:
+    servers = _servers(prometheus, load_config(config_path, repo))
+    if not servers:
+        raise UsageError(NO_SERVERS)
+    return servers
+
+
 _prometheus_option = click.option(
     "--prometheus", "prometheus", multiple=True, metavar="URL|FILE",
     help="Prometheus base URL, or a prometheus.yml / directory of *.yml (repeatable; replaces the config's list).")
@@ -120,10 +127,7 @@ def extract(prometheus: tuple[str, ...], config_path: str | None, repo: str, fmt
     from .extract import extract_all
     from .prometheus import fetch
 
-    servers = _servers(prometheus, load_config(config_path, repo))
-    if not servers:
-        raise UsageError("no Prometheus server given: use --prometheus URL|FILE or the config file")
-    statuses = extract_all(servers, fetch)
+    statuses = extract_all(_required_servers(prometheus, config_path, repo), fetch)
     if fmt == "json":
         click.echo(json.dumps([s.to_json() for s in statuses], indent=2))
     else:
@@ -245,6 +249,7 @@ def history(field: str, repo: str, rev: str, limit: int) -> None:
     """List the commits that changed fields/FIELD.yaml, newest first, with each attribute change."""
     from . import sources
     from .history import field_history
+    from .planview import value_text
 
     git = sources.open_repo(repo)
     changes = field_history(git, sources.resolve_commit(git, rev), field, limit)
@@ -255,12 +260,11 @@ def history(field: str, repo: str, rev: str, limit: int) -> None:
         click.echo(f"    {c.message.splitlines()[0] if c.message else ''}")
         for attribute, (before, after) in c.attributes.items():
             if before is None:
-                click.echo(f"    + {attribute}: {json.dumps(after, ensure_ascii=False)}")
+                click.echo(f"    + {attribute}: {value_text(after)}")
             elif after is None:
-                click.echo(f"    - {attribute}: {json.dumps(before, ensure_ascii=False)}")
+                click.echo(f"    - {attribute}: {value_text(before)}")
             else:
-                click.echo(f"    ~ {attribute}: {json.dumps(before, ensure_ascii=False)} -> "
-                           f"{json.dumps(after, ensure_ascii=False)}")
+                click.echo(f"    ~ {attribute}: {value_text(before)} -> {value_text(after)}")
 
 
 @main.command()
@@ -276,7 +280,7 @@ def status(repo: str, prometheus: tuple[str, ...], key: str | None, config_path:
     last = (runstatus.read(t.kv, t.key) or {}).get("last")
     git = sources.open_repo(repo)
     head = sources.resolve_commit(git, "HEAD")
-    built = ((live or {}).get("git") or {}).get("commit")
+    built = document.built_from(live)
     behind: int | None = None
     if built:
         with contextlib.suppress(KeyError, ValueError):
@@ -312,25 +316,24 @@ def scaffold(repo: str, prometheus: tuple[str, ...], config_path: str | None, br
     """Write a YAML stub for every field Prometheus has that no file describes."""
     from . import sources
     from .extract import extract_all
+    from .fieldcheck import SUFFIX
     from .fieldwriter import write_atomically
     from .merge import discover
     from .prometheus import fetch
     from .scaffold import commit_on_branch, stubs
 
-    servers = _servers(prometheus, load_config(config_path, repo))
-    if not servers:
-        raise UsageError("no Prometheus server given: use --prometheus URL|FILE or the config file")
-    statuses = extract_all(servers, fetch)
+    statuses = extract_all(_required_servers(prometheus, config_path, repo), fetch)
     for s in statuses:
         if not s.success:
             click.echo(f"warning: {s.name} failed: {s.error}", err=True)
     if branch:
         git = sources.open_repo(repo)
         entries = sources.git_entries(git, sources.resolve_commit(git, "HEAD"), [sources.FIELDS_DIR])
-        existing = [os.path.basename(e.path)[:-5] for e in entries if e.path.endswith(".yaml")]
+        existing = [os.path.basename(e.path)[: -len(SUFFIX)] for e in entries if e.path.endswith(SUFFIX)]
     else:
         directory = os.path.join(repo, sources.FIELDS_DIR)
-        existing = [f[:-5] for f in os.listdir(directory) if f.endswith(".yaml")] if os.path.isdir(directory) else []
+        existing = [f[: -len(SUFFIX)] for f in os.listdir(directory)
+                    if f.endswith(SUFFIX)] if os.path.isdir(directory) else []
     files = stubs(discover(statuses), existing)
     if not files:
         click.echo("every field Prometheus has is described by a file; nothing to scaffold")

@@ -11,6 +11,7 @@ from .errors import FieldsyncError, UsageError
 from .fieldcheck import load_document
 
 CONFIG_FILE = "fieldsync.yaml"
+NO_SERVERS = "no Prometheus server given: use --prometheus URL|FILE or the config file"
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,11 @@ def decode(raw: bytes | None, key: str) -> dict[str, Any] | None:
     return doc
 
 
+def built_from(doc: dict[str, Any] | None) -> str | None:
+    """The commit a document says it was built from, if any."""
+    return ((doc or {}).get("git") or {}).get("commit")
+
+
 def _strip(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}

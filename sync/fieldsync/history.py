@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import yamlload
 from .fieldcheck import SUFFIX
-from .sources import FIELDS_DIR
+from .sources import FIELDS_DIR, local_time
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,7 @@ def field_history(repo: Any, commit: Any, name: str, limit: int = 50) -> list[Ch
         attributes = {k: (old.get(k), new.get(k)) for k in [*old, *(k for k in new if k not in old)]
                       if old.get(k) != new.get(k)}
         kind = "added" if before is None else "removed" if after is None else "modified"
-        offset = timezone(timedelta(minutes=current.author.offset))
-        when = datetime.fromtimestamp(current.author.time, tz=offset).strftime("%Y-%m-%d %H:%M %z")
+        when = local_time(current.author.time, current.author.offset).strftime("%Y-%m-%d %H:%M %z")
         changes.append(Change(str(current.id), f"{current.author.name} <{current.author.email}>", when,
                               current.message.strip(), kind, attributes))
         if len(changes) >= limit:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import schemas
+from . import schemas, yamlload
 from .errors import FieldsyncError
 from .fieldcheck import SUFFIX, check_file, check_names
 from .fieldwriter import field_text, write_atomically
@@ -46,8 +46,6 @@ def plan_import(doc: Mapping[str, Any], fields_dir: str) -> ImportResult:
     A new file holds the attributes that differ from the baseline. An existing file keeps its comments, order
     and the values that agree with the document; it changes only where the document differs from it.
     """
-    from ruamel.yaml import YAML
-
     result = ImportResult()
     records = [r for r in doc.get("fields") or [] if isinstance(r, dict)]
     names = [str(r.get("name", "")) for r in records]
@@ -65,7 +63,10 @@ def plan_import(doc: Mapping[str, Any], fields_dir: str) -> ImportResult:
         if existing is None:
             text = field_text(None, name, chosen)
         else:
-            current = YAML(typ="safe").load(existing) or {}
+            try:
+                current = yamlload.load(existing) or {}
+            except yamlload.YamlError as e:
+                raise FieldsyncError(f"{path}:{e.line}:{e.column}: {e.message}; fix it before importing") from None
             base = baseline(name)
             updates = {k: record[k] for k in schemas.field_properties() if k in record and k != "name"
                        and current.get(k, base.get(k)) != record[k]}

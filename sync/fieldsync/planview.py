@@ -9,12 +9,12 @@ if TYPE_CHECKING:
     from .syncer import Plan
 
 
-def _value(value: Any) -> str:
+def value_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
 def _cell(value: Any) -> str:
-    return "`" + _value(value).replace("|", "\\|") + "`"
+    return "`" + value_text(value).replace("|", "\\|") + "`"
 
 
 def warnings(plan: Plan) -> list[str]:
@@ -61,7 +61,7 @@ def render_plan(plan: Plan, fmt: str) -> str:
     lines += [f"  + {n}" for n in d.added]
     for c in d.changed:
         lines.append(f"  ~ {c.name}")
-        lines += [f"      {k}: {_value(a)} -> {_value(b)}" for k, (a, b) in c.changes.items()]
+        lines += [f"      {k}: {value_text(a)} -> {value_text(b)}" for k, (a, b) in c.changes.items()]
     lines += [f"  - {n}" for n in d.removed]
     lines += [f"Warning: {w}" for w in warnings(plan)]
     return "\n".join([*lines, summary(plan)])

@@ -8,6 +8,7 @@ import posixpath
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from .errors import UsageError
@@ -95,6 +96,11 @@ def resolve_commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
         return repo.revparse_single(rev).peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as e:
         raise SourceError(f"revision '{rev}' not found: {e}") from None
+
+
+def local_time(seconds: int, offset_minutes: int) -> datetime:
+    """A git timestamp in the time zone it was recorded in."""
+    return datetime.fromtimestamp(seconds, tz=timezone(timedelta(minutes=offset_minutes)))
 
 
 def git_entries(repo: pygit2.Repository, commit: pygit2.Commit, paths: list[str]) -> list[Entry]:

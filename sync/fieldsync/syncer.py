@@ -6,11 +6,11 @@ import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from . import document, runstatus, schemas, sources
-from .config import ServerSpec
+from .config import NO_SERVERS, ServerSpec
 from .consulkv import ConsulKV
 from .diff import Diff, diff_fields
 from .errors import FieldsyncError, Refused
@@ -31,8 +31,7 @@ def git_info(repo: Any, commit: Any, rev: str) -> document.GitInfo:
     ref = rev  # a sha or an expression such as HEAD~2 stays as given
     with contextlib.suppress(KeyError, ValueError):
         ref = repo.head.name if rev == "HEAD" and not repo.head_is_detached else repo.lookup_reference_dwim(rev).name
-    offset = timezone(timedelta(minutes=commit.commit_time_offset))
-    when = datetime.fromtimestamp(commit.commit_time, tz=offset).isoformat()
+    when = sources.local_time(commit.commit_time, commit.commit_time_offset).isoformat()
     return document.GitInfo(str(commit.id), ref, when)
 
 
@@ -50,7 +49,7 @@ def rollback_from(repo: Any, target: str, live: dict[str, Any] | None) -> str | 
     """Why writing `target` over `live` would roll back, or None when it would not."""
     import pygit2
 
-    built_from = ((live or {}).get("git") or {}).get("commit")
+    built_from = document.built_from(live)
     if not built_from or built_from == target:
         return None
     try:
@@ -84,7 +83,7 @@ def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch
     With `worktree`, the fields are the files on disk (for plan), with `rev` as the commit they stand on.
     """
     if not servers:
-        raise FieldsyncError("no Prometheus server given: use --prometheus URL|FILE or the config file")
+        raise FieldsyncError(NO_SERVERS)
     repo = sources.open_repo(repo_path)
     commit = sources.resolve_commit(repo, rev)
     if worktree:
@@ -121,7 +120,7 @@ class Plan:
 
     @property
     def live_commit(self) -> str | None:
-        return ((self.live or {}).get("git") or {}).get("commit")
+        return document.built_from(self.live)
 
 
 def prepare(inputs: Inputs, kv: ConsulKV, key: str, now: str) -> Plan:
