@@ -72,7 +72,7 @@ def main() -> None:
                        capture_output=True)
         print(f"$ consul kv put {KEY} -   # {doc['fields'][1]['name']}.display_name = 'Edited By Hand'")
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)
-        run(*fieldsync, "status", "--repo", str(ROOT))
+        run(*fieldsync, "status", "--repo", str(ROOT), "--prometheus", prometheus.url)
         step("overwrite it on purpose (or take it into git with `fieldsync import --from-kv`)")
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url, "--force")
         if args.keep:

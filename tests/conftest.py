@@ -6,43 +6,13 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pygit2
 import pytest
+from support.gitrepo import GitRepo
 
 from fieldsync.localservers import ConsulAgent, LocalServer, Prometheus
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "docs" / "example"
-
-
-class GitRepo:
-    """A work tree with helpers to write files and commit them."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.repo = pygit2.init_repository(str(path), initial_head="main")
-        self.signature = pygit2.Signature("Test Person", "test@example.org")
-
-    def write(self, relpath: str, text: str | bytes) -> Path:
-        target = self.path / relpath
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(text, bytes):
-            target.write_bytes(text)
-        else:
-            target.write_text(text, encoding="utf-8")
-        return target
-
-    def remove(self, relpath: str) -> None:
-        (self.path / relpath).unlink()
-
-    def commit(self, message: str = "change") -> str:
-        index = self.repo.index
-        index.add_all()
-        index.write()
-        tree = index.write_tree()
-        parents = [] if self.repo.head_is_unborn else [self.repo.head.target]
-        oid = self.repo.create_commit("HEAD", self.signature, self.signature, message, tree, parents)
-        return str(oid)
 
 
 @pytest.fixture
@@ -63,14 +33,6 @@ def consul(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsulAgent]:
     """One dev agent for the session; tests keep apart by using their own keys."""
     with ConsulAgent(tmp_path_factory.mktemp("consul")) as agent:
         yield agent  # type: ignore[misc]
-
-
-@pytest.fixture
-def consul_agent_client(consul: ConsulAgent):  # noqa: ANN201
-    import consul as py_consul
-
-    host, port = consul.http_addr.split(":")
-    return py_consul.Consul(host=host, port=int(port))
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from fieldsync.config import load_config, server_from_arg
-from fieldsync.consulkv import ConsulSettings
+from fieldsync.adapters.consul import ConsulSettings
 from fieldsync.errors import FieldsyncError, UsageError
+from fieldsync.rules.config import server_from_arg
+from fieldsync.usecases.settings import load_config, servers_from_args
 
 
 def test_config_defaults_without_a_file(tmp_path: Path) -> None:
@@ -44,8 +45,9 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, fragment: str) -
 
 def test_server_from_arg(tmp_path: Path) -> None:
     assert server_from_arg("http://127.0.0.1:9090/").name == "127.0.0.1:9090"
+    assert servers_from_args([str(tmp_path)])[0].file == str(tmp_path)
     with pytest.raises(UsageError):
-        server_from_arg(str(tmp_path / "missing.yml"))
+        servers_from_args([str(tmp_path / "missing.yml")])
 
 
 def test_consul_settings_follow_the_consul_cli_variables(tmp_path: Path) -> None:

@@ -7,14 +7,14 @@ import json
 import jsonschema
 import pytest
 
-from fieldsync import document, schemas
 from fieldsync.errors import Refused
-from fieldsync.extract import Rule, ServerStatus
-from fieldsync.syncer import build_document
+from fieldsync.model import GitInfo, Rule, ServerStatus
+from fieldsync.rules import document, schemas
+from fieldsync.rules.document import build_document
 
 DOC = build_document({"company": {"name": "company"}},
                      [ServerStatus("p1", "u", True, rules=(Rule("env", "__meta_env", "(.*)", "$1"),))],
-                     None, document.GitInfo("b" * 40, "refs/heads/main", "2026-01-01T00:00:00+00:00"), "t0")
+                     None, GitInfo("b" * 40, "refs/heads/main", "2026-01-01T00:00:00+00:00"), "t0")
 
 
 def test_built_document_matches_its_schema() -> None:

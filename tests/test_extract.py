@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fieldsync.config import server_from_arg
-from fieldsync.extract import Rule, external_labels, extract_all, rules_from_config
-from fieldsync.prometheus import fetch
+from fieldsync.model import Rule
+from fieldsync.rules.config import server_from_arg
+from fieldsync.rules.extraction import external_labels, rules_from_config
+from fieldsync.usecases.extract import extract_all
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example" / "prometheus.yml"
 
@@ -61,7 +62,7 @@ def test_empty_and_odd_configs_yield_nothing() -> None:
 
 
 def test_file_source_reads_example_and_external_labels() -> None:
-    [status] = extract_all([server_from_arg(str(EXAMPLE))], fetch)
+    [status] = extract_all([server_from_arg(str(EXAMPLE))])
     assert status.success and status.external_labels == {"cluster": "demo", "replica": "a"}
     names = [r.name for r in status.rules]
     assert names[:3] == ["cservice", "company", "env"] and "cost_center" in names
@@ -74,14 +75,14 @@ def test_directory_source_concatenates_jobs(tmp_path: Path) -> None:
                                     "      - {source_labels: [__meta_a], target_label: a}\n")
     (tmp_path / "b.yml").write_text("scrape_configs:\n  - job_name: b\n    relabel_configs:\n"
                                     "      - {source_labels: [__meta_b], target_label: b}\n")
-    [status] = extract_all([server_from_arg(str(tmp_path))], fetch)
+    [status] = extract_all([server_from_arg(str(tmp_path))])
     assert [r.name for r in status.rules] == ["a", "b"] and status.external_labels == {"dc": "one"}
 
 
 def test_failures_are_reported_per_server(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text("scrape_configs: [\n")
-    statuses = extract_all([server_from_arg(str(bad)), server_from_arg("http://127.0.0.1:1")], fetch)
+    statuses = extract_all([server_from_arg(str(bad)), server_from_arg("http://127.0.0.1:1")])
     assert [s.success for s in statuses] == [False, False]
     assert "not a Prometheus config" in statuses[0].error
     assert "127.0.0.1:1" in statuses[1].error and "3 attempts" in statuses[1].error

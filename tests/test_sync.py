@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import consul as py_consul
 import pytest
 from click.testing import CliRunner
+from support.commands import customize_company, finish, run_sync, sync_process
+from support.kv import client, live, records
 
-from fieldsync import document
+from fieldsync.adapters.consul import ConsulKV, ConsulSettings
 from fieldsync.cli import main
-from fieldsync.consulkv import ConsulKV, ConsulSettings
-from fieldsync.localservers import ConsulAgent, free_port
+from fieldsync.localservers import refused_address
+from fieldsync.rules import document
+from fieldsync.rules.config import server_from_arg
+from fieldsync.usecases.sync import SyncOptions, sync
 
-KEY = "skills/eye/metadata/fields"
 SECOND = """
 global:
   external_labels: {replica: b}
@@ -31,74 +30,27 @@ scrape_configs:
 """
 
 
-def client(agent: ConsulAgent) -> py_consul.Consul:
-    host, port = agent.http_addr.split(":")
-    return py_consul.Consul(host=host, port=int(port))
-
-
-def live(agent: ConsulAgent, key: str = KEY) -> tuple[dict | None, int]:
-    _, item = client(agent).kv.get(key)
-    return (None, 0) if item is None else (json.loads(item["Value"]), item["ModifyIndex"])
-
-
-def records(agent: ConsulAgent, key: str = KEY) -> dict[str, dict]:
-    doc, _ = live(agent, key)
-    assert doc is not None
-    return {r["name"]: r for r in doc["fields"]}
-
-
-def run_sync(agent: ConsulAgent | str, repo: Path, *servers: str, key: str = KEY, extra: tuple[str, ...] = (),
-             env: dict[str, str] | None = None) -> tuple[int, str]:
-    address = agent if isinstance(agent, str) else agent.http_addr
-    args = ["sync", "--repo", str(repo), "--key", key, *extra]
-    for server in servers:
-        args += ["--prometheus", server]
-    result = CliRunner().invoke(main, args, env={"CONSUL_HTTP_ADDR": address, "CONSUL_HTTP_TOKEN": "",
-                                                 **(env or {})})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.output
-
-
-def sync_process(agent: ConsulAgent, repo: Path, rev: str, server: str, key: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "fieldsync", "sync", "--repo", str(repo), "--rev", rev, "--key", key,
-         "--prometheus", server], env={**os.environ, "CONSUL_HTTP_ADDR": agent.http_addr},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def customize_company(field_repo) -> str:
-    field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Empresa\nfield_type: select\n"
-                     "options: [acme, globex]\ncategory: [basic, billing]\norder: 1\n")
-    return field_repo.commit("customize company")
-
-
-def test_customization_survives_resyncs_reloads_and_restarts(start_consul, start_prometheus, example_config,
-                                                             field_repo) -> None:
-    agent = start_consul(dev=False)
+def test_customization_survives_resyncs_and_reloads(consul, start_prometheus, example_config, field_repo) -> None:
+    agent, key = consul, "survives/fields"
     prom = start_prometheus(example_config)
     customize_company(field_repo)
     expected = {"display_name": "Empresa", "field_type": "select", "category": ["basic", "billing"],
                 "options": ["acme", "globex"], "order": 1}
 
     def company() -> dict:
-        return {k: records(agent)["company"][k] for k in expected}
+        return {k: records(agent, key)["company"][k] for k in expected}
 
-    assert run_sync(agent, field_repo.path, prom.url)[0] == 0
+    assert run_sync(agent, field_repo.path, prom.url, key=key)[0] == 0
     assert company() == expected
     for _ in range(3):
-        code, output = run_sync(agent, field_repo.path, prom.url)
+        code, output = run_sync(agent, field_repo.path, prom.url, key=key)
         assert code == 0 and "unchanged" in output
     prom.reload(example_config.replace("target_label: vendor",
                                        "target_label: vendor\n      - source_labels: [__meta_consul_dc]\n"
                                        "        target_label: zone_new"))
-    code, output = run_sync(agent, field_repo.path, prom.url)
-    assert code == 0 and "1 added" in output and "zone_new" in records(agent)
+    code, output = run_sync(agent, field_repo.path, prom.url, key=key)
+    assert code == 0 and "1 added" in output and "zone_new" in records(agent, key)
     assert company() == expected
-    agent.restart()
-    prom.restart()
-    assert company() == expected
-    code, output = run_sync(agent, field_repo.path, prom.url)
-    assert code == 0 and company() == expected
 
 
 @pytest.mark.parametrize("round_", range(5))
@@ -111,8 +63,7 @@ def test_parent_and_child_race_ends_with_child(consul, start_prometheus, example
     field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Child\n")
     child = field_repo.commit("child")
     order = [(parent, child), (child, parent)][round_ % 2]  # start order alternates
-    procs = [sync_process(consul, field_repo.path, rev, prom.url, key) for rev in order]
-    outputs = [(p.wait(60), p.stdout.read()) for p in procs]  # type: ignore[union-attr]
+    outputs = finish([sync_process(consul, field_repo.path, rev, prom.url, key) for rev in order])
     assert all(code in (0, 3) for code, _ in outputs), outputs
     assert records(consul, key)["company"]["display_name"] == "Child", outputs
     assert live(consul, key)[0]["git"]["commit"] == child
@@ -121,8 +72,7 @@ def test_parent_and_child_race_ends_with_child(consul, start_prometheus, example
 def test_four_syncs_at_one_commit_write_once(consul, start_prometheus, example_config, field_repo) -> None:
     prom = start_prometheus(example_config)
     key = "race/four"
-    procs = [sync_process(consul, field_repo.path, "HEAD", prom.url, key) for _ in range(4)]
-    outputs = [(p.wait(60), p.stdout.read()) for p in procs]  # type: ignore[union-attr]
+    outputs = finish([sync_process(consul, field_repo.path, "HEAD", prom.url, key) for _ in range(4)])
     assert [code for code, _ in outputs] == [0, 0, 0, 0], outputs
     assert sum("written to" in out for _, out in outputs) == 1, outputs
     assert sum("unchanged" in out for _, out in outputs) == 3, outputs
@@ -175,7 +125,8 @@ def test_bad_yaml_refuses_before_touching_consul(consul, field_repo, example_con
     assert live(consul, key)[0] is None
     assert client(consul).kv.get(f"{key}.lock")[1] is None
     # Nothing listens here: had sync reached for Consul, the error would say so instead.
-    code, output = run_sync(f"127.0.0.1:{free_port()}", field_repo.path, prom.url, key=key)
+    with refused_address() as nowhere:
+        code, output = run_sync(nowhere, field_repo.path, prom.url, key=key)
     assert code == 1 and "fields/company.yaml" in output and "cannot reach Consul" not in output
 
 
@@ -273,13 +224,10 @@ class _InterferingKV(ConsulKV):
 
 
 def test_cas_conflict_rereads_and_rebuilds(consul, start_prometheus, example_config, field_repo) -> None:
-    from fieldsync.config import server_from_arg
-    from fieldsync.prometheus import fetch
-    from fieldsync.syncer import sync
-
     prom = start_prometheus(example_config)
     kv = _InterferingKV(ConsulSettings.resolve({"CONSUL_HTTP_ADDR": consul.http_addr}), times=2)
-    report = sync(str(field_repo.path), "HEAD", "cas/fields", [server_from_arg(prom.url)], kv, fetch)
+    options = SyncOptions(repo=str(field_repo.path), key="cas/fields", servers=(server_from_arg(prom.url),))
+    report = sync(options, kv)
     assert report.outcome == "written" and report.attempts == 3
     assert "interfered" not in live(consul, "cas/fields")[0]
 

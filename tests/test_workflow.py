@@ -4,36 +4,14 @@ scaffold."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pygit2
 import pytest
 from click.testing import CliRunner
-from test_sync import client, customize_company, live, records, run_sync
+from support.commands import cli, customize_company, run_sync
+from support.kv import client, hand_edit, live, records
 
 from fieldsync.cli import main
-from fieldsync.localservers import find_binary
-
-
-def cli(agent, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), env={"CONSUL_HTTP_ADDR": agent.http_addr, "CONSUL_HTTP_TOKEN": "",
-                                                       **(env or {})})
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, result.output
-
-
-def hand_edit(agent, key: str, field: str, **changes: object) -> None:
-    """What an operator or the old UI does: get the value, change it, `consul kv put` it back."""
-    env = {**os.environ, "CONSUL_HTTP_ADDR": agent.http_addr}
-    consul_bin = find_binary("consul")
-    raw = subprocess.run([consul_bin, "kv", "get", key], env=env, capture_output=True, check=True).stdout
-    doc = json.loads(raw)
-    for record in doc["fields"]:
-        if record["name"] == field:
-            record.update(changes)
-    subprocess.run([consul_bin, "kv", "put", key, "-"], input=json.dumps(doc).encode(), env=env, check=True,
-                   capture_output=True)
 
 
 def test_hand_edit_is_drift_force_overwrites(consul, start_prometheus, example_config, field_repo) -> None:
@@ -46,7 +24,7 @@ def test_hand_edit_is_drift_force_overwrites(consul, start_prometheus, example_c
     assert code == 3 and "changed outside fieldsync" in output
     assert 'display_name: "Typed In The UI" -> "Company"' in output
     assert live(consul, key)[1] == index
-    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
+    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
     assert "drift      yes" in output and "last sync  refused" in output
     code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--force",))
     assert code == 0 and records(consul, key)["company"]["display_name"] == "Company"
@@ -144,7 +122,7 @@ def test_restore_a_past_revision_on_purpose(consul, start_prometheus, example_co
     assert records(consul, key)["company"]["display_name"] == "Empresa"
     assert records(consul, key)["company"]["field_type"] == "select"
     code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
-    assert "2 commit(s) behind refs/heads/main" in output and "drift      no" in output
+    assert ": behind by 2 (refs/heads/main)" in output and "drift      no" in output
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0  # forward again, no flag needed
     assert records(consul, key)["company"]["display_name"] == "Third"
 
@@ -201,8 +179,8 @@ def test_history_lists_attribute_changes(field_repo) -> None:
     assert result.exit_code == 0, result.output
     blocks = result.output.split("Test Person")
     assert len(blocks) == 4  # three commits touched company.yaml
-    assert "simplify company" in blocks[1] and '~ category: ["basic", "billing"] -> null' not in blocks[1]
-    assert '- field_type: "select"' in blocks[1]
+    assert "simplify company" in blocks[1] and '- category: ["basic", "billing"]' in blocks[1]
+    assert '- field_type: "select"' in blocks[1] and "display_name" not in blocks[1]
     assert '~ display_name: "Company" -> "Empresa"' in blocks[2] and "[added]" in blocks[2] + blocks[3]
     missing = CliRunner().invoke(main, ["history", "nope", "--repo", str(field_repo.path)])
     assert missing.exit_code == 2

@@ -4,16 +4,16 @@
 class FieldsyncError(Exception):
     """An error the operator can act on; nothing was written."""
 
-    exit_code = 1
+    exit_code: int = 1
 
 
 class UsageError(FieldsyncError):
     """Bad arguments: a path, repository or revision that does not exist."""
 
-    exit_code = 2
+    exit_code: int = 2
 
 
 class Refused(FieldsyncError):
     """Refused to protect data (rollback, drift)."""
 
-    exit_code = 3
+    exit_code: int = 3

@@ -1,29 +1,89 @@
 """Throwaway Consul and Prometheus servers on loopback, for the demo and the test suite.
 
 Binaries come from $FIELDSYNC_SERVERS_BIN, the checkout's .cache/servers/bin (scripts/install-servers.sh fills it),
-or PATH. Each server gets free ports, its own directory and log file, and is stopped by `stop()` or on exit of a
-`with` block.
+or PATH. Each server gets its own directory and log file, and is stopped by `stop()` or on exit of a `with` block.
+
+Ports cannot race: Prometheus binds port 0 and the port it got is read back from its log. Consul cannot bind port
+0, so its ports are reserved below the kernel's ephemeral range (which the kernel never hands out for a bind to
+port 0 or an outgoing connection), each held by a lock file that other test processes respect; should another
+program still hold one, the agent is started again on other ports.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import random
+import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 _CHECKOUT_BIN = Path(__file__).resolve().parents[2] / ".cache" / "servers" / "bin"
 
 
-def free_port() -> int:
+_LOCK_DIR = Path(tempfile.gettempdir()) / "fieldsync-ports"
+
+
+def _below_ephemeral_range() -> range:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(10000, max(low, 10001))
+
+
+def _is_free(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class PortReservation:
+    """Ports reserved for one server until `release()`: each one held by an exclusive lock on a file."""
+
+    def __init__(self, count: int) -> None:
+        _LOCK_DIR.mkdir(exist_ok=True)
+        self.ports: list[int] = []
+        self._locks: list[int] = []
+        candidates = _below_ephemeral_range()
+        while len(self.ports) < count:
+            port = random.choice(candidates)
+            fd = os.open(_LOCK_DIR / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            if port in self.ports or not _is_free(port):
+                os.close(fd)
+                continue
+            self.ports.append(port)
+            self._locks.append(fd)
+
+    def release(self) -> None:
+        for fd in self._locks:
+            os.close(fd)
+        self._locks.clear()
+
+
+@contextlib.contextmanager
+def refused_address() -> Iterator[str]:
+    """host:port where nothing listens, held so that nothing can start listening there while in use."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))  # bound, never listening: a connection is refused
+        yield f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def find_binary(name: str) -> str:
@@ -45,6 +105,10 @@ def _get(url: str, method: str = "GET", timeout: float = 2.0) -> tuple[int, byte
         return e.code, e.read()
 
 
+class ServerExited(RuntimeError):
+    """The server process ended before it was ready."""
+
+
 class LocalServer:
     """A server process with a readiness probe; restartable on the same ports and directory."""
 
@@ -56,6 +120,7 @@ class LocalServer:
         self.log_path = workdir / f"{self.name}.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._log_start = 0  # where this run's lines begin in the log
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -63,21 +128,25 @@ class LocalServer:
     def ready(self) -> bool:
         raise NotImplementedError
 
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
     def start(self, timeout: float = 30.0) -> LocalServer:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - held open for the process's lifetime
+        self._log_start = self._log.tell()
         self._process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.workdir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self._process.returncode}; see {self.log_path}:\n"
-                                   + self.log_path.read_text(errors="replace")[-3000:])
+                raise ServerExited(f"{self.name} exited with {self._process.returncode}; see {self.log_path}:\n"
+                                   + self.log_text()[-3000:])
             try:
                 if self.ready():
                     return self
             except OSError:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s; see {self.log_path}")
 
@@ -110,12 +179,33 @@ class ConsulAgent(LocalServer):
 
     name = "consul"
 
+    _PORTS = ("http", "serf_lan", "serf_wan", "server")
+
     def __init__(self, workdir: Path, dev: bool = True, acl_master_token: str | None = None) -> None:
         super().__init__(workdir)
         self.dev = dev
         self.acl_master_token = acl_master_token
-        self.ports = {k: free_port() for k in ("http", "serf_lan", "serf_wan", "server")}
+        self._reserve()
+
+    def _reserve(self) -> None:
+        self._reservation = PortReservation(len(self._PORTS))
+        self.ports = dict(zip(self._PORTS, self._reservation.ports, strict=True))
         self.http_addr = f"127.0.0.1:{self.ports['http']}"
+
+    def start(self, timeout: float = 30.0) -> LocalServer:
+        for _ in range(3):
+            try:
+                return super().start(timeout)
+            except ServerExited:
+                if "address already in use" not in self.log_text():
+                    raise
+                self._reservation.release()  # another program holds one of them: take others
+                self._reserve()
+        return super().start(timeout)
+
+    def stop(self) -> None:
+        super().stop()
+        self._reservation.release()
 
     def command(self) -> list[str]:
         hcl = "ports { dns = -1, grpc = -1 }"
@@ -140,19 +230,29 @@ class Prometheus(LocalServer):
 
     name = "prometheus"
 
+    _LISTENING = re.compile(r'msg="Listening on" address=127\.0\.0\.1:(\d+)')
+
     def __init__(self, workdir: Path, config: str) -> None:
         super().__init__(workdir)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # Prometheus picks it; a restart keeps it
         self.config_path = workdir / "prometheus.yml"
         self.config_path.write_text(config, encoding="utf-8")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
         return [find_binary("prometheus"), f"--config.file={self.config_path}",
                 f"--web.listen-address=127.0.0.1:{self.port}", f"--storage.tsdb.path={self.workdir / 'tsdb'}",
-                "--web.enable-lifecycle", "--log.level=warn"]
+                "--web.enable-lifecycle", "--log.level=info"]
 
     def ready(self) -> bool:
+        if not self.port:
+            found = self._LISTENING.search(self.log_text()[self._log_start:])
+            if found is None:
+                return False
+            self.port = int(found.group(1))
         return _get(f"{self.url}/-/ready")[0] == 200
 
     def reload(self, config: str) -> None:

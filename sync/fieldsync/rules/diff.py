@@ -1,27 +1,11 @@
-"""What changes between two sets of field records, attribute by attribute (pure)."""
+"""What changes between two sets of field records, attribute by attribute."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class FieldChange:
-    name: str
-    changes: dict[str, tuple[Any, Any]]  # attribute -> (before, after); a missing side is None
-
-
-@dataclass(frozen=True)
-class Diff:
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    changed: list[FieldChange] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed)
+from ..model import Diff, FieldChange
 
 
 def diff_fields(before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]]) -> Diff:

@@ -1,23 +1,14 @@
-"""The merge: schema defaults, under extracted attributes, under YAML overrides (pure)."""
+"""The merge: schema defaults, under extracted attributes, under YAML overrides."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from .extract import Rule, ServerStatus
+from ..model import Discovery, Rule, ServerStatus
 
 EXTRACTED = ("source_label", "regex", "replacement", "discovered_in")
-
-
-@dataclass(frozen=True)
-class Discovery:
-    """Where a field comes from: the winning rule and every server that has the field."""
-
-    rule: Rule
-    servers: tuple[str, ...]
 
 
 def display_name(name: str) -> str:

@@ -4,14 +4,12 @@ the document changes only when its content does."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .consulkv import ConsulKV
-from .document import encode
-from .errors import FieldsyncError
-
-if TYPE_CHECKING:
-    from .syncer import Inputs, SyncReport
+from ..adapters.consul import ConsulKV
+from ..errors import FieldsyncError
+from ..model import Inputs, SyncReport
+from ..rules.document import encode
 
 KEEP_RUNS = 20
 

@@ -22,7 +22,7 @@ def _fail(message: str, node: yaml.Node) -> YamlError:
     return YamlError(message, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class _StrictLoader(_Loader):  # type: ignore[misc, valid-type]
+class _StrictLoader(_Loader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         if node in self.constructed_objects:  # the same node reached twice: an alias
             raise _fail("this anchored value is reused through an alias (*name); anchors and aliases are not "
@@ -56,7 +56,7 @@ def load(text: str) -> Any:
         mark = e.problem_mark or e.context_mark
         message = " ".join(str(part) for part in (e.context, e.problem) if part)
         if "could not determine a constructor for the tag" in message:
-            message = f"unsupported YAML tag {e.problem.rsplit(' ', 1)[-1]}: field files hold plain data only"
+            message = f"unsupported YAML tag {str(e.problem).rsplit(' ', 1)[-1]}: field files hold plain data only"
         raise YamlError(f"YAML: {message}", mark.line + 1 if mark else 1, mark.column + 1 if mark else 1) from None
     except yaml.reader.ReaderError as e:  # located by character offset, not by mark
         line = text.count("\n", 0, e.position) + 1
@@ -76,6 +76,8 @@ def locate(text: str, path: tuple[Any, ...], at_key: bool = False) -> tuple[int,
     Falls back to the deepest part of the path that exists.
     """
     node = yaml.compose(text, Loader=_Loader)
+    if node is None:  # an empty document
+        return 1, 1
     mark = node.start_mark
     for i, step in enumerate(path):
         last = i == len(path) - 1

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from ..model import FIELD_SUFFIX, MAX_FIELD_FILE_BYTES, FileResult, Problem
 from . import schemas, yamlload
-from .problems import Problem
 
-MAX_BYTES = 64 * 1024
-SUFFIX = ".yaml"
 _NAME_LINE = re.compile(r"^name\s*:", re.M)
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What one field file holds: its name (when readable), where the name is, its problems, its data."""
-
-    path: str
-    name: str | None = None
-    name_line: int = 1
-    problems: tuple[Problem, ...] = ()
-    doc: dict[str, Any] | None = field(default=None, compare=False)
 
 
 def layout_problem(path: str, kind: str) -> Problem | None:
@@ -34,9 +20,9 @@ def layout_problem(path: str, kind: str) -> Problem | None:
     if kind == "link":
         return Problem(path, 1, 1, "symbolic links are not allowed in the fields directory; commit the file itself")
     if base.endswith(".yml"):
-        return Problem(path, 1, 1, f"field files end in .yaml; rename to {base[:-4]}{SUFFIX}")
-    if not base.endswith(SUFFIX):
-        return Problem(path, 1, 1, f"not a field file (<name>{SUFFIX}); move it out of the fields directory")
+        return Problem(path, 1, 1, f"field files end in .yaml; rename to {base[:-4]}{FIELD_SUFFIX}")
+    if not base.endswith(FIELD_SUFFIX):
+        return Problem(path, 1, 1, f"not a field file (<name>{FIELD_SUFFIX}); move it out of the fields directory")
     return None
 
 
@@ -48,8 +34,9 @@ def load_document(path: str, data: bytes, schema: str) -> tuple[dict[str, Any] |
     def fail(message: str, line: int = 1, column: int = 1) -> tuple[None, str, list[Problem]]:
         return None, "", [Problem(path, line, column, message)]
 
-    if len(data) > MAX_BYTES:
-        return fail(f"file is larger than {MAX_BYTES:,} bytes, the limit for this kind of file; is it the right file?")
+    if len(data) > MAX_FIELD_FILE_BYTES:
+        return fail(f"file is larger than {MAX_FIELD_FILE_BYTES:,} bytes, the limit for this kind of file; "
+                    "is it the right file?")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -83,7 +70,7 @@ def check_file(path: str, data: bytes) -> FileResult:
         problems.append(Problem(path, *yamlload.locate(text, where), message))
 
     name = doc.get("name") if isinstance(doc.get("name"), str) else None
-    stem = posixpath.basename(path)[: -len(SUFFIX)]
+    stem = posixpath.basename(path)[: -len(FIELD_SUFFIX)]
     if name is not None and name != stem:
         add(("name",), f"name '{name}' must equal the file name '{stem}'; rename the file or fix the name")
     validation = doc.get("validation")

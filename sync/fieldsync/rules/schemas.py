@@ -12,7 +12,7 @@ from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry the schemas inside the package; a source checkout has them at the top level.
-SCHEMA_DIR = next(p for p in (_HERE / "schema", _HERE.parents[1] / "schema") if p.is_dir())
+SCHEMA_DIR = next(p for p in (_HERE.parent / "schema", _HERE.parents[2] / "schema") if p.is_dir())
 
 # Keywords that mean the same in draft-07 (what fastjsonschema implements) and draft 2020-12.
 _SHARED_KEYWORDS = frozenset({

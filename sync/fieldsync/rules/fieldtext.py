@@ -1,14 +1,16 @@
-"""Writing field files: new ones in schema order, existing ones edited in place (comments and key order kept)."""
+"""The text of field files: new ones in schema order, existing ones edited in place (comments and key order kept),
+and stubs for fields Prometheus has that no file describes."""
 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Set
 from typing import Any
 
+from ..model import Discovery
 from . import schemas
+from .merge import display_name
 
 HEADER = "# yaml-language-server: $schema=../schema/field.schema.json\n"
 
@@ -27,7 +29,7 @@ def _attribute_order() -> list[str]:
     return ["name", *schemas.field_properties()]
 
 
-def field_text(existing: str | None, name: str, values: Mapping[str, Any], remove: set[str] = frozenset()) -> str:
+def field_text(existing: str | None, name: str, values: Mapping[str, Any], remove: Set[str] = frozenset()) -> str:
     """The text of fields/<name>.yaml after setting `values` and deleting `remove` (existing: current text)."""
     from ruamel.yaml.comments import CommentedMap
 
@@ -52,14 +54,18 @@ def field_text(existing: str | None, name: str, values: Mapping[str, Any], remov
     return (HEADER if existing is None else "") + out.getvalue()
 
 
-def write_atomically(path: str, text: str) -> None:
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".fieldsync-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+def stub_text(name: str, found: Discovery) -> str:
+    """A new field file that sets only the name, with every default shown as a comment to uncomment."""
+    rule = found.rule
+    lines = [HEADER.rstrip("\n"),
+             f"# Discovered in {', '.join(found.servers)}: source label {rule.source_label or '(none)'}, "
+             f"regex {rule.regex}, replacement {rule.replacement}.",
+             "# Uncomment and change what should differ from the defaults shown.",
+             f"name: {name}"]
+    for key, spec in schemas.field_properties().items():
+        if key == "name":
+            continue
+        value = display_name(name) if key == "display_name" else spec.get("default")
+        choices = f"  # one of: {', '.join(spec['enum'])}" if "enum" in spec else ""
+        lines.append(f"# {key}: {json.dumps(value, ensure_ascii=False)}{choices}")
+    return "\n".join(lines) + "\n"

@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from .errors import Refused
-from .extract import ServerStatus
+from ..errors import Refused
+from ..model import Document, GitInfo, ServerStatus
+from . import schemas
+from .merge import discover, merge
 
 VERSION = "2.0"
 SOURCE = "fieldsync"
 # Keys whose values change on every run without the content changing.
 VOLATILE = frozenset({"last_updated", "extracted_at", "duration_ms"})
 CONSUL_VALUE_LIMIT = 512 * 1024
-
-
-@dataclass(frozen=True)
-class GitInfo:
-    commit: str
-    ref: str
-    committed_at: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"commit": self.commit, "ref": self.ref, "committed_at": self.committed_at}
 
 
 def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitInfo, now: str) -> dict[str, Any]:
@@ -44,6 +35,15 @@ def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitI
         },
         "git": git.to_json(),
     }
+
+
+def build_document(overrides: dict[str, dict[str, Any]], statuses: list[ServerStatus], live: Document | None,
+                   git: GitInfo, now: str) -> Document:
+    """The sealed document for these field files and extraction results; fields only a failed server had are
+    carried over from `live`."""
+    discovered = discover(statuses, (live or {}).get("fields") or [])
+    records = merge(overrides, discovered, schemas.field_defaults(), ["name", *schemas.field_properties()])
+    return seal(build(records, statuses, git, now))
 
 
 def encode(doc: dict[str, Any]) -> bytes:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import FieldsyncError, UsageError
+from ..errors import FieldsyncError, UsageError
 
 T = TypeVar("T")
 SESSION_TTL = 15  # seconds; a killed sync's lock frees itself within about twice this
@@ -92,12 +92,6 @@ class ConsulKV:
     def write_cas(self, key: str, value: bytes, index: int) -> bool:
         """Write only if the key's ModifyIndex is still `index` (0: only if absent)."""
         return bool(self._call(f"writing {key}", self.client.kv.put, key, value, cas=index))
-
-    def write(self, key: str, value: bytes) -> None:
-        self._call(f"writing {key}", self.client.kv.put, key, value)
-
-    def delete(self, key: str) -> None:
-        self._call(f"deleting {key}", self.client.kv.delete, key)
 
     @contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[None]:

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from . import __version__, schemas
-from .fieldcheck import FileResult
-from .problems import Problem
-from .sources import Entry
+from .. import __version__
+from ..model import Entry, FileResult, Problem
 
 _RACY_NS = 2_000_000_000  # a stamp this recent may miss a write in the same clock tick: not trusted
 
@@ -24,10 +22,10 @@ def default_dir() -> Path:
 
 
 class ResultCache:
-    """A JSON file of per-file results; its name changes with the tool and schema versions."""
+    """A JSON file of per-file results; its name changes with the tool version and the schemas' digest."""
 
-    def __init__(self, directory: Path) -> None:
-        self.file = directory / f"validate-{__version__}-{yaml.__version__}-{schemas.digest()}.json"
+    def __init__(self, directory: Path, schema_digest: str) -> None:
+        self.file = directory / f"validate-{__version__}-{yaml.__version__}-{schema_digest}.json"
         try:
             saved = json.loads(self.file.read_text(encoding="utf-8"))
             self._data: dict[str, list] = saved["results"]

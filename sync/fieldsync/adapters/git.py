@@ -1,0 +1,150 @@
+"""Git repositories through pygit2: commits, the field files of a commit's tree, ancestry, branches."""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from ..errors import UsageError
+from ..model import Entry, GitInfo
+
+if TYPE_CHECKING:
+    import pygit2
+
+
+class SourceError(UsageError):
+    """A path, repository or revision that cannot be read."""
+
+
+def open_repo(path: str) -> pygit2.Repository:
+    import pygit2
+
+    found = pygit2.discover_repository(path)
+    if found is None:
+        raise SourceError(f"{path}: not inside a git repository")
+    return pygit2.Repository(found)
+
+
+def resolve_commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
+    import pygit2
+
+    try:
+        return repo.revparse_single(rev).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as e:
+        raise SourceError(f"revision '{rev}' not found: {e}") from None
+
+
+def local_time(seconds: int, offset_minutes: int) -> datetime:
+    """A git timestamp in the time zone it was recorded in."""
+    return datetime.fromtimestamp(seconds, tz=timezone(timedelta(minutes=offset_minutes)))
+
+
+def git_info(repo: pygit2.Repository, commit: pygit2.Commit, rev: str) -> GitInfo:
+    """The commit, the ref it was named by (a sha or an expression such as HEAD~2 stays as given), and its time."""
+    ref = rev
+    with contextlib.suppress(KeyError, ValueError):
+        ref = repo.head.name if rev == "HEAD" and not repo.head_is_detached else repo.lookup_reference_dwim(rev).name
+    when = local_time(commit.commit_time, commit.commit_time_offset).isoformat()
+    return GitInfo(str(commit.id), ref, when)
+
+
+def ahead_behind(repo: pygit2.Repository, ours: str, theirs: str) -> tuple[int, int] | None:
+    """(commits in ours not in theirs, commits in theirs not in ours); None when theirs is not in this clone."""
+    import pygit2
+
+    try:
+        counts = repo.ahead_behind(pygit2.Oid(hex=ours), pygit2.Oid(hex=theirs))
+    except (ValueError, KeyError, pygit2.GitError):
+        return None
+    return int(counts[0]), int(counts[1])
+
+
+def head_branch(repo: pygit2.Repository) -> str:
+    return "HEAD (detached)" if repo.head_is_detached else repo.head.name
+
+
+def git_entries(repo: pygit2.Repository, commit: pygit2.Commit, paths: list[str]) -> list[Entry]:
+    """Entries of a commit's tree at the given repository-relative paths (files or directories)."""
+    import pygit2
+
+    entries: list[Entry] = []
+    for path in paths:
+        path = posixpath.normpath(path).lstrip("/")
+        try:
+            obj = commit.tree if path in ("", ".") else commit.tree[path]
+        except KeyError:
+            raise SourceError(f"{path}: not in commit {str(commit.id)[:12]}") from None
+        if isinstance(obj, pygit2.Tree):
+            entries.extend(_git_entry(repo, posixpath.join(path, e.name or ""), e) for e in obj)
+        else:
+            entries.append(_git_entry(repo, path, obj))
+    return entries
+
+
+def _git_entry(repo: pygit2.Repository, path: str, obj: pygit2.Object) -> Entry:
+    from pygit2.enums import FileMode, ObjectType
+
+    if obj.filemode == FileMode.LINK:
+        return Entry(path, "link")
+    if obj.type == ObjectType.TREE:
+        return Entry(path, "dir")
+    oid = obj.id
+    return Entry(path, "file", str(oid), lambda: repo[oid].read_raw())
+
+
+def _blob_data(tree: pygit2.Tree, path: str) -> bytes | None:
+    import pygit2
+
+    try:
+        obj = tree[path]
+    except KeyError:
+        return None
+    return obj.data if isinstance(obj, pygit2.Blob) else None
+
+
+def file_versions(repo: pygit2.Repository, commit: pygit2.Commit,
+                  path: str) -> Iterator[tuple[pygit2.Commit, bytes | None, bytes | None]]:
+    """(commit, content before, content after) for each commit reachable from `commit` that changed `path`,
+    newest first, each compared with its first parent."""
+    from pygit2.enums import SortMode
+
+    for current in repo.walk(commit.id, SortMode.TOPOLOGICAL | SortMode.TIME):
+        after = _blob_data(current.tree, path)
+        before = _blob_data(current.parents[0].tree, path) if current.parents else None
+        if after != before:
+            yield current, before, after
+
+
+def author_line(commit: pygit2.Commit) -> tuple[str, str]:
+    """('Name <email>', 'YYYY-MM-DD HH:MM +zzzz') of a commit's author."""
+    when = local_time(commit.author.time, commit.author.offset).strftime("%Y-%m-%d %H:%M %z")
+    return f"{commit.author.name} <{commit.author.email}>", when
+
+
+def commit_files_on_branch(repo: pygit2.Repository, branch: str, directory: str, files: dict[str, bytes],
+                           message: str) -> str:
+    """Commit `files` ({name: content}) into `directory` on a new branch from HEAD, through git objects only: the
+    work tree is not touched. Raises SourceError when the branch exists."""
+    import pygit2
+
+    if repo.lookup_branch(branch) is not None:
+        raise SourceError(f"branch '{branch}' already exists")
+    head = repo.head.peel(pygit2.Commit)
+    try:
+        existing = head.tree[directory]
+    except KeyError:
+        existing = None
+    builder = repo.TreeBuilder(existing) if isinstance(existing, pygit2.Tree) else repo.TreeBuilder()
+    for name, data in files.items():
+        builder.insert(name, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
+    root = repo.TreeBuilder(head.tree)
+    root.insert(directory, builder.write(), pygit2.enums.FileMode.TREE)
+    try:
+        signature = repo.default_signature
+    except (KeyError, pygit2.GitError):
+        signature = pygit2.Signature("fieldsync", "fieldsync@localhost")
+    oid = repo.create_commit(f"refs/heads/{branch}", signature, signature, message, root.write(), [head.id])
+    return str(oid)

@@ -1,0 +1,266 @@
+"""The data model: the records every layer passes around. A leaf: it imports nothing from fieldsync."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+FIELDS_DIR = "fields"
+FIELD_SUFFIX = ".yaml"
+MAX_FIELD_FILE_BYTES = 64 * 1024
+
+Record = dict[str, Any]  # one field record of the KV document
+Document = dict[str, Any]  # the KV document (bare shape)
+
+
+# --- inputs -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One Prometheus server: a base URL (HTTP API) or a config file/directory read directly."""
+
+    name: str
+    url: str | None = None
+    file: str | None = None
+    username: str | None = None
+    password_file: str | None = None
+    bearer_token_file: str | None = None
+    ca_file: str | None = None
+    timeout: float = 10.0
+    retries: int = 2
+
+    @property
+    def location(self) -> str:
+        return self.url or self.file or ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """fieldsync.yaml, with the schema's defaults filled in."""
+
+    key: str
+    lock_timeout: float
+    servers: tuple[ServerSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One directory entry under a fields directory. kind: 'file', 'dir' or 'link'."""
+
+    path: str
+    kind: str
+    blob_id: str = ""  # git blob id of the content; "" when over the size limit (never cached)
+    read: Callable[[], bytes] = bytes
+    stamp: tuple[int, ...] = ()  # disk files: (mtime_ns, size, inode), to know the blob id without reading
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One error, located at a 1-based line and column of a file."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def text(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: error: {self.message}"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What one field file holds: its name (when readable), where the name is, its problems, its data."""
+
+    path: str
+    name: str | None = None
+    name_line: int = 1
+    problems: tuple[Problem, ...] = ()
+    doc: dict[str, Any] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    """The commit a document is built from."""
+
+    commit: str
+    ref: str
+    committed_at: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"commit": self.commit, "ref": self.ref, "committed_at": self.committed_at}
+
+
+# --- extraction ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rule:
+    """A field as one relabel rule defines it."""
+
+    name: str
+    source_label: str
+    regex: str
+    replacement: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "source_label": self.source_label, "regex": self.regex,
+                "replacement": self.replacement}
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """The outcome of extracting from one server."""
+
+    name: str
+    url: str
+    success: bool
+    error: str | None = None
+    duration_ms: int = 0
+    external_labels: dict[str, str] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "success": self.success, "error": self.error,
+                "duration_ms": self.duration_ms, "fields_count": len(self.rules),
+                "external_labels": self.external_labels, "fields": [r.to_json() for r in self.rules]}
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Where a field comes from: the winning rule and every server that has the field."""
+
+    rule: Rule
+    servers: tuple[str, ...]
+
+
+# --- comparing ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldChange:
+    name: str
+    changes: dict[str, tuple[Any, Any]]  # attribute -> (before, after); a missing side is None
+
+
+@dataclass(frozen=True)
+class Diff:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[FieldChange] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+class Lineage(Enum):
+    """Where the live document's commit stands against a commit of ours (the one synced, or HEAD)."""
+
+    ABSENT = "absent"  # there is no live document
+    FOREIGN = "foreign"  # the live document names no commit: fieldsync did not write it
+    UNKNOWN = "unknown"  # its commit is not in this clone
+    SAME = "same"
+    BEHIND = "behind"  # ours descends from it: ours is newer
+    AHEAD = "ahead"  # it descends from ours: writing ours would roll back
+    DIVERGED = "diverged"
+
+
+@dataclass(frozen=True)
+class Position:
+    """The live document's commit against ours, with the commit counts each side has that the other lacks."""
+
+    lineage: Lineage
+    live_commit: str | None
+    ours: str
+    behind: int = 0  # commits in ours, not in the live commit
+    ahead: int = 0  # commits in the live commit, not in ours
+
+
+# --- use case results ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything a sync or plan needs that does not come from Consul."""
+
+    git: GitInfo
+    overrides: dict[str, dict[str, Any]]
+    statuses: list[ServerStatus]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The document a sync would write, against the live one, with every refusal that applies."""
+
+    key: str
+    inputs: Inputs
+    live: Document | None
+    index: int  # the live value's ModifyIndex (0: absent)
+    doc: Document
+    diff: Diff
+    position: Position
+    unchanged: bool  # same content as the live document: nothing to write
+    rollback: str | None = None  # why writing would roll back, if it would
+    drift: str | None = None  # why writing would overwrite an edit made outside fieldsync, if it would
+
+    @property
+    def refusal(self) -> str | None:
+        return self.rollback or self.drift
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What a sync did. outcome: written | unchanged | dry-run | refused."""
+
+    plan: Plan
+    outcome: str
+    reason: str | None = None  # why it refused
+    index_after: int = 0
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """The live document against the repository, and the last recorded run."""
+
+    key: str
+    exists: bool
+    branch: str
+    head: str
+    position: Position
+    drift: str | None
+    drift_unknown: str | None  # why drift could not be judged (the plan could not be built), if it could not
+    last_run: dict[str, Any] | None
+
+
+@dataclass
+class ImportResult:
+    written: dict[str, str] = field(default_factory=dict)  # path -> new text
+    unchanged: list[str] = field(default_factory=list)
+    ignored: dict[str, list[str]] = field(default_factory=dict)  # field -> keys ignored
+    not_in_document: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Validation:
+    problems: list[Problem]
+    checked: int  # entries looked at
+
+
+@dataclass(frozen=True)
+class ScaffoldResult:
+    statuses: list[ServerStatus]
+    files: dict[str, str] = field(default_factory=dict)  # repository-relative path -> text
+    branch: str | None = None
+    commit: str | None = None  # on the branch, when one was asked for
+
+
+@dataclass(frozen=True)
+class FieldCommit:
+    """One commit that changed a field's file, with the attribute-level change it made."""
+
+    commit: str
+    author: str
+    when: str
+    message: str
+    kind: str  # added | modified | removed
+    attributes: dict[str, tuple[Any, Any]]  # attribute -> (before, after); a missing side is None

@@ -1,0 +1,233 @@
+"""How results read: text for terminals, markdown for $GITHUB_STEP_SUMMARY, GitHub workflow commands, JSON for
+scripts. Every renderer takes a result from fieldsync.model and returns text; none does I/O."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from .model import (
+    FieldCommit,
+    ImportResult,
+    Lineage,
+    Plan,
+    Position,
+    Problem,
+    ScaffoldResult,
+    ServerStatus,
+    StatusReport,
+    SyncReport,
+)
+
+PROBLEM_FORMATS = ("text", "github", "json")
+
+
+def value_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# --- validate -----------------------------------------------------------------------------------------------------
+
+def _github(problem: Problem) -> str:
+    def esc(value: str, prop: bool = False) -> str:
+        value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return value.replace(":", "%3A").replace(",", "%2C") if prop else value
+
+    return (f"::error file={esc(problem.path, True)},line={problem.line},col={problem.column},"
+            f"title=fieldsync::{esc(problem.message)}")
+
+
+def problems(found: list[Problem], fmt: str, checked: int) -> str:
+    """Problems (already sorted) plus a one-line summary."""
+    if fmt == "json":
+        return json.dumps({"valid": not found, "files_checked": checked, "problems": [asdict(p) for p in found]},
+                          indent=2)
+    lines = [_github(p) if fmt == "github" else p.text() for p in found]
+    if found:
+        lines.append(f"{len(found)} problem(s) in {len({p.path for p in found})} file(s); {checked} file(s) checked")
+    else:
+        lines.append(f"{checked} field file(s) valid")
+    return "\n".join(lines)
+
+
+# --- extract ------------------------------------------------------------------------------------------------------
+
+def extraction(statuses: list[ServerStatus], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([s.to_json() for s in statuses], indent=2)
+    lines = []
+    for s in statuses:
+        labels = ", ".join(f"{k}={v}" for k, v in s.external_labels.items()) or "none"
+        head = f"ok, {len(s.rules)} fields, external labels: {labels}" if s.success else f"FAILED: {s.error}"
+        lines.append(f"{s.name} ({s.url}): {head} ({s.duration_ms} ms)")
+        lines += [f"  {r.name:<24} {r.source_label:<48} {r.regex} -> {r.replacement}" for r in s.rules]
+    return "\n".join(lines)
+
+
+# --- plan ---------------------------------------------------------------------------------------------------------
+
+def _cell(value: Any) -> str:
+    return "`" + value_text(value).replace("|", "\\|") + "`"
+
+
+def _plan_warnings(plan: Plan) -> list[str]:
+    notes = [f"{s.name} failed ({s.error}); fields only it had are carried over from the live document"
+             for s in plan.inputs.statuses if not s.success]
+    if plan.drift:
+        notes.append("the live document was edited outside fieldsync (drift): sync refuses without --force; "
+                     "`fieldsync import --from-kv` takes the edit into git")
+    if plan.rollback:
+        notes.append(f"{plan.rollback}: sync refuses without --allow-rollback")
+    return notes
+
+
+def _plan_summary(plan: Plan) -> str:
+    d = plan.diff
+    if d.empty:
+        return "No changes: the live document's fields already match."
+    return f"{len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to remove."
+
+
+def plan(result: Plan, fmt: str) -> str:
+    git, d = result.inputs.git, result.diff
+    live_commit = result.position.live_commit
+    live = live_commit[:12] if live_commit else ("none" if result.live is None else "unknown commit")
+    if fmt == "json":
+        return json.dumps({
+            "key": result.key, "commit": git.commit, "ref": git.ref, "live_commit": live_commit,
+            "changes": not d.empty, "added": d.added, "removed": d.removed,
+            "changed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()} for c in d.changed},
+            "drift": bool(result.drift), "rollback": result.rollback, "warnings": _plan_warnings(result),
+        }, indent=2, ensure_ascii=False)
+    if fmt == "markdown":
+        lines = [f"### fieldsync plan for `{result.key}`", "",
+                 f"Commit `{git.commit[:12]}` ({git.ref}) against the live document from `{live}`.", "",
+                 f"**{_plan_summary(result)}**"]
+        if not d.empty:
+            lines += ["", "| field | attribute | before | after |", "| --- | --- | --- | --- |"]
+            lines += [f"| `{n}` | *(new field)* | | |" for n in d.added]
+            lines += [f"| `{c.name}` | `{k}` | {_cell(a)} | {_cell(b)} |" for c in d.changed
+                      for k, (a, b) in c.changes.items()]
+            lines += [f"| `{n}` | *(removed)* | | |" for n in d.removed]
+        lines += [f"> **Warning:** {w}" for w in _plan_warnings(result)]
+        return "\n".join(lines)
+    lines = [f"Plan for {result.key} at {git.commit[:12]} ({git.ref}); live document from {live}"]
+    lines += [f"  + {n}" for n in d.added]
+    for c in d.changed:
+        lines.append(f"  ~ {c.name}")
+        lines += [f"      {k}: {value_text(a)} -> {value_text(b)}" for k, (a, b) in c.changes.items()]
+    lines += [f"  - {n}" for n in d.removed]
+    lines += [f"Warning: {w}" for w in _plan_warnings(result)]
+    return "\n".join([*lines, _plan_summary(result)])
+
+
+# --- sync ---------------------------------------------------------------------------------------------------------
+
+def sync_report(report: SyncReport) -> str:
+    result, git = report.plan, report.plan.inputs.git
+    statuses = result.inputs.statuses
+    ok = [s for s in statuses if s.success]
+    lines = [f"commit   {git.commit[:12]} ({git.ref}, {git.committed_at})",
+             f"servers  {len(ok)} ok, {len(statuses) - len(ok)} failed"]
+    for s in statuses:
+        state = f"ok      {len(s.rules):4d} fields" if s.success else f"FAILED  {s.error}"
+        lines.append(f"  {s.name:<24} {state}  ({s.duration_ms} ms)")
+    d = result.diff
+    lines.append(f"fields   {result.doc['total_fields']} total: {len(d.added)} added, {len(d.changed)} changed, "
+                 f"{len(d.removed)} removed")
+    for label, names in (("added", d.added), ("changed", [c.name for c in d.changed]), ("removed", d.removed)):
+        if names:
+            lines.append(f"  {label + ':':<9}{', '.join(names[:20])}{' …' if len(names) > 20 else ''}")
+    if report.outcome == "refused":
+        lines.append(f"result   refused: {report.reason}; nothing written")
+        if report.reason == result.drift:
+            lines += ["It would overwrite this:", plan(result, "text"),
+                      "Take the change into git with `fieldsync import --from-kv` and commit it, "
+                      "or overwrite it with --force."]
+        return "\n".join(lines)
+    outcome = {"written": f"written to {result.key} (ModifyIndex {result.index} -> {report.index_after})",
+               "unchanged": f"unchanged: {result.key} already holds this content; nothing written",
+               "dry-run": f"dry run: would write {result.key}; nothing written"}[report.outcome]
+    return "\n".join([*lines, f"result   {outcome}"])
+
+
+# --- status -------------------------------------------------------------------------------------------------------
+
+def position(where: Position) -> str:
+    """Where the live document's commit stands against HEAD, in words."""
+    commit = where.live_commit[:12] if where.live_commit else ""
+    return {
+        Lineage.ABSENT: "absent (run fieldsync sync)",
+        Lineage.FOREIGN: "not written by fieldsync",
+        Lineage.UNKNOWN: f"{commit}: unknown to this clone (fetch)",
+        Lineage.SAME: f"{commit}: up to date",
+        Lineage.BEHIND: f"{commit}: behind by {where.behind}",
+        Lineage.AHEAD: f"{commit}: ahead of HEAD by {where.ahead} (sync at HEAD would refuse to roll back)",
+        Lineage.DIVERGED: f"{commit}: diverged from HEAD (behind by {where.behind}, ahead by {where.ahead})",
+    }[where.lineage]
+
+
+def status(report: StatusReport, fmt: str) -> str:
+    where = report.position
+    if fmt == "json":
+        return json.dumps({
+            "key": report.key, "exists": report.exists, "built_from": where.live_commit, "branch": report.branch,
+            "head": report.head, "position": where.lineage.value, "commits_behind": where.behind,
+            "commits_ahead": where.ahead, "drift": report.drift, "drift_unknown": report.drift_unknown,
+            "last_sync": report.last_run,
+        }, indent=2)
+    if not report.exists:
+        lines = [f"{report.key}: absent (run fieldsync sync)"]
+    else:
+        drift = (f"unknown: {report.drift_unknown.splitlines()[0]}" if report.drift_unknown
+                 else f"yes: {report.drift}; see `fieldsync plan`" if report.drift else "no")
+        lines = [f"key        {report.key}",
+                 f"built from {position(where)} ({report.branch})",
+                 f"drift      {drift}"]
+    last = report.last_run
+    if last:
+        ok = sum(s["success"] for s in last["servers"])
+        lines.append(f"last sync  {last['outcome']} at {last['at']} ({ok}/{len(last['servers'])} servers ok)"
+                     + (f": {last['error'].splitlines()[0].rstrip(':')}" if last.get("error") else ""))
+    return "\n".join(lines)
+
+
+# --- import, history, scaffold ------------------------------------------------------------------------------------
+
+def import_result(result: ImportResult) -> str:
+    lines = [f"wrote      {path}" for path in sorted(result.written)]
+    lines += [f"ignored    {name}: {', '.join(keys)} (not field attributes)" for name, keys in
+              sorted(result.ignored.items())]
+    lines += [f"kept       {name} (not in the document; delete it if the field is gone)"
+              for name in result.not_in_document]
+    lines.append(f"{len(result.written)} file(s) written, {len(result.unchanged)} unchanged. "
+                 "Review with `git diff`, then commit; `fieldsync plan` should show no changes.")
+    return "\n".join(lines)
+
+
+def history(changes: list[FieldCommit]) -> str:
+    lines = []
+    for c in changes:
+        lines.append(f"{c.commit[:12]}  {c.when}  {c.author}  [{c.kind}]")
+        lines.append(f"    {c.message.splitlines()[0] if c.message else ''}")
+        for attribute, (before, after) in c.attributes.items():
+            if before is None:
+                lines.append(f"    + {attribute}: {value_text(after)}")
+            elif after is None:
+                lines.append(f"    - {attribute}: {value_text(before)}")
+            else:
+                lines.append(f"    ~ {attribute}: {value_text(before)} -> {value_text(after)}")
+    return "\n".join(lines)
+
+
+def scaffold_result(result: ScaffoldResult) -> str:
+    lines = [f"warning: {s.name} failed: {s.error}" for s in result.statuses if not s.success]
+    if not result.files:
+        lines.append("every field Prometheus has is described by a file; nothing to scaffold")
+    elif result.branch and result.commit:
+        lines.append(f"committed {len(result.files)} stub(s) on branch {result.branch} ({result.commit[:12]}); "
+                     "push it and open a pull request")
+    else:
+        lines += [f"wrote {path}" for path in result.files]
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""The sync configuration: fieldsync.yaml (schema/config.schema.json) and --prometheus arguments, parsed."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import FieldsyncError
+from ..model import Config, ServerSpec
+from . import schemas
+from .fieldcheck import load_document
+
+CONFIG_FILE = "fieldsync.yaml"
+NO_SERVERS = "no Prometheus server given: use --prometheus URL|FILE or the config file"
+
+
+def _server_defaults() -> dict[str, Any]:
+    props = schemas.load("config")["$defs"]["server"]["properties"]
+    return {k: v["default"] for k, v in props.items() if "default" in v}
+
+
+def default_config() -> Config:
+    top = schemas.load("config")["properties"]
+    return Config(top["key"]["default"], top["lock_timeout"]["default"])
+
+
+def is_url(arg: str) -> bool:
+    return arg.startswith(("http://", "https://"))
+
+
+def server_from_arg(arg: str) -> ServerSpec:
+    """A --prometheus URL|FILE argument; named after the URL's host:port or the file's name."""
+    if is_url(arg):
+        return ServerSpec(name=urlsplit(arg).netloc, url=arg, **_server_defaults())
+    return ServerSpec(name=os.path.basename(os.path.normpath(arg)), file=arg, **_server_defaults())
+
+
+def parse_config(path: str, data: bytes) -> Config:
+    """A config file's bytes; relative paths in it are relative to the file's directory."""
+    doc, _, problems = load_document(path, data, "config")
+    if problems:
+        raise FieldsyncError("invalid config:\n" + "\n".join(p.text() for p in problems))
+    assert doc is not None
+    defaults = default_config()
+    base = os.path.dirname(os.path.abspath(path))
+    servers = []
+    for item in doc.get("prometheus", []):
+        auth = item.get("basic_auth", {})
+        relative = {k: os.path.join(base, item[k]) for k in ("file", "bearer_token_file", "ca_file") if k in item}
+        servers.append(ServerSpec(
+            **{**_server_defaults(), **{k: v for k, v in item.items() if k != "basic_auth"}, **relative},
+            username=auth.get("username"),
+            password_file=os.path.join(base, auth["password_file"]) if auth else None,
+        ))
+    names = [s.name for s in servers]
+    if len(set(names)) != len(names):
+        raise FieldsyncError(f"config {path}: Prometheus server names must be unique: {names}")
+    return Config(doc.get("key", defaults.key), doc.get("lock_timeout", defaults.lock_timeout), tuple(servers))

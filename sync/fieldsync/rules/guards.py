@@ -1,0 +1,63 @@
+"""Every refusal rule, in one place. Each is a pure function that returns the reason to refuse, or None.
+
+`status`, `plan` and `sync` all take their verdicts from here, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from ..model import Diff, Document, Lineage, Position
+from . import document, schemas
+
+
+def position(live: Document | None, ours: str, counts: tuple[int, int] | None) -> Position:
+    """Where the live document's commit stands against `ours`, from git's (ours-only, live-only) commit counts
+    (None when the live commit is not in this clone)."""
+    live_commit = document.built_from(live)
+    if live is None:
+        return Position(Lineage.ABSENT, None, ours)
+    if not live_commit:
+        return Position(Lineage.FOREIGN, None, ours)
+    if counts is None:
+        return Position(Lineage.UNKNOWN, live_commit, ours)
+    behind, ahead = counts
+    lineage = (Lineage.SAME if not (behind or ahead) else Lineage.BEHIND if not ahead
+               else Lineage.AHEAD if not behind else Lineage.DIVERGED)
+    return Position(lineage, live_commit, ours, behind, ahead)
+
+
+def rollback(where: Position) -> str | None:
+    """Writing `ours` over a document built from a newer commit, or from one this clone cannot place."""
+    if where.lineage is Lineage.AHEAD:
+        return (f"the live document was built from {where.live_commit and where.live_commit[:12]}, which is newer "
+                f"than {where.ours[:12]}")
+    if where.lineage is Lineage.UNKNOWN:
+        return (f"the live document was built from commit {where.live_commit and where.live_commit[:12]}, which "
+                "this repository does not have; fetch it first, so that an older revision is not written over a "
+                "newer one")
+    return None
+
+
+def overwrites(diff: Diff) -> bool:
+    """Whether writing changes an attribute people choose, or removes a field. Adding fields and refreshing what
+    extraction derives overwrite nothing a person chose."""
+    chosen = schemas.field_properties().keys()
+    return bool(diff.removed) or any(change.changes.keys() & chosen for change in diff.changed)
+
+
+def edited_outside(live: Document | None) -> bool:
+    """The live document is not what fieldsync wrote: it fails its own content hash, or has none."""
+    return live is not None and not document.is_sealed(live)
+
+
+def drift(live: Document | None, diff: Diff) -> str | None:
+    """Writing over an edit made outside fieldsync, where the write would overwrite something a person chose."""
+    if not edited_outside(live) or not overwrites(diff):
+        return None
+    return "the live document was changed outside fieldsync since fieldsync wrote it; syncing would overwrite it"
+
+
+def size(value: bytes) -> str | None:
+    """A value over Consul's limit, which Consul would refuse."""
+    if len(value) <= document.CONSUL_VALUE_LIMIT:
+        return None
+    return f"the document is {len(value):,} bytes, over Consul's {document.CONSUL_VALUE_LIMIT:,} byte value limit"

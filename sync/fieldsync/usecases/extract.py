@@ -1,0 +1,48 @@
+"""extract: what each Prometheus server yields, read from every server at once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..adapters import prometheus
+from ..model import ServerSpec, ServerStatus
+from ..rules import extraction
+from .settings import require_servers
+
+Fetch = Callable[[ServerSpec], dict[str, Any]]
+
+
+def fetch(server: ServerSpec) -> dict[str, Any]:
+    """One server's configuration, read and parsed."""
+    return extraction.combine(prometheus.read_config(server))
+
+
+def extract_one(server: ServerSpec, fetch: Fetch = fetch) -> ServerStatus:
+    start = time.perf_counter()
+    try:
+        config = fetch(server)
+        rules, labels = extraction.rules_from_config(config), extraction.external_labels(config)
+    except Exception as e:  # any failure of one server is reported in its status, never raised
+        elapsed = round((time.perf_counter() - start) * 1000)
+        return ServerStatus(server.name, server.location, False, str(e) or type(e).__name__, elapsed)
+    elapsed = round((time.perf_counter() - start) * 1000)
+    return ServerStatus(server.name, server.location, True, None, elapsed, labels, rules)
+
+
+def extract_all(servers: Iterable[ServerSpec], fetch: Fetch = fetch) -> list[ServerStatus]:
+    """Extract from every server concurrently; statuses come back in the servers' order."""
+    servers = list(servers)
+    if not servers:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(servers))) as pool:
+        return list(pool.map(lambda s: extract_one(s, fetch), servers))
+
+
+def extract(*, servers: Iterable[ServerSpec], fetch: Fetch = fetch) -> list[ServerStatus]:
+    """The `extract` command: every server given, or a usage error when none is."""
+    servers = list(servers)
+    require_servers(servers)
+    return extract_all(servers, fetch)

@@ -1,0 +1,41 @@
+"""plan: the document a sync would write, against the live one, with every guard's verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ..adapters import git
+from ..adapters.consul import ConsulKV
+from ..model import Inputs, Plan, ServerSpec
+from ..rules import document, guards
+from ..rules.diff import diff_fields
+from .extract import Fetch, fetch
+from .inputs import gather, require_answers
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str) -> Plan:
+    """Read the live document and judge what writing the inputs over it would do."""
+    raw, index = kv.read(key)
+    live = document.decode(raw, key)
+    doc = document.build_document(inputs.overrides, inputs.statuses, live, inputs.git, now)
+    diff = diff_fields((live or {}).get("fields") or [], doc["fields"])
+    live_commit = document.built_from(live)
+    counts = git.ahead_behind(repo, inputs.git.commit, live_commit) if live_commit else None
+    where = guards.position(live, inputs.git.commit, counts)
+    return Plan(key, inputs, live, index, doc, diff, where,
+                unchanged=document.content(live) == document.content(doc),
+                rollback=guards.rollback(where), drift=guards.drift(live, diff))
+
+
+def plan(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, rev: str = "HEAD",
+         worktree: bool = False, fetch: Fetch = fetch) -> Plan:
+    """What `sync --rev REV` would change (with `worktree`, what it would change were the files on disk committed)."""
+    repository, inputs = gather(repo, rev, servers, fetch, worktree)
+    require_answers(inputs)
+    return prepare(repository, inputs, kv, key, utc_now())

@@ -1,0 +1,50 @@
+"""What a command acts on: the repository's fieldsync.yaml, overridden by flags (key, servers, lock timeout)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..adapters import files
+from ..errors import UsageError
+from ..model import Config, ServerSpec
+from ..rules.config import CONFIG_FILE, NO_SERVERS, default_config, is_url, parse_config, server_from_arg
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo: str
+    key: str
+    servers: tuple[ServerSpec, ...]
+    lock_timeout: float
+
+
+def load_config(path: str | None, repo: str) -> Config:
+    """The config file: an explicit path, else <repo>/fieldsync.yaml when present, else the defaults."""
+    if path is None:
+        candidate = os.path.join(repo, CONFIG_FILE)
+        path = candidate if os.path.exists(candidate) else None
+    if path is None:
+        return default_config()
+    return parse_config(path, files.read_bytes(path, "config"))
+
+
+def servers_from_args(args: Sequence[str]) -> tuple[ServerSpec, ...]:
+    for arg in args:
+        if not is_url(arg) and not os.path.exists(arg):
+            raise UsageError(f"--prometheus {arg}: not a URL (http://, https://) nor an existing file or directory")
+    return tuple(server_from_arg(arg) for arg in args)
+
+
+def resolve(*, repo: str, config_path: str | None = None, prometheus: Sequence[str] = (), key: str | None = None,
+            lock_timeout: float | None = None) -> Settings:
+    """Flags win over the config file: --prometheus replaces its server list, --key its key."""
+    config = load_config(config_path, repo)
+    servers = servers_from_args(prometheus) if prometheus else config.servers
+    return Settings(repo, key or config.key, servers, config.lock_timeout if lock_timeout is None else lock_timeout)
+
+
+def require_servers(servers: Sequence[ServerSpec]) -> None:
+    if not servers:
+        raise UsageError(NO_SERVERS)

@@ -1,0 +1,85 @@
+"""sync: the fields of a commit, merged over what Prometheus yields, written to Consul KV with check-and-set under a
+session lock, unless a guard refuses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from ..adapters.consul import ConsulKV
+from ..errors import FieldsyncError, Refused
+from ..model import Plan, ServerSpec, SyncReport
+from ..rules import document, guards
+from . import runlog
+from .extract import Fetch, fetch
+from .inputs import gather, require_answers
+from .plan import prepare, utc_now
+
+CAS_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """One sync: which commit, to which key, from which servers, and which guards to waive."""
+
+    repo: str
+    key: str
+    servers: tuple[ServerSpec, ...]
+    rev: str = "HEAD"
+    dry_run: bool = False
+    lock_timeout: float = 60.0
+    allow_rollback: bool = False  # write REV even over a document built from a newer commit
+    force: bool = False  # overwrite an edit made outside fieldsync
+
+
+def _refusal(plan: Plan, options: SyncOptions) -> str | None:
+    if plan.rollback and not options.allow_rollback:
+        return f"{plan.rollback}; refusing to roll back (restore on purpose with --allow-rollback)"
+    if plan.drift and not options.force:
+        return plan.drift
+    return None
+
+
+def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV) -> SyncReport | None:
+    """Write the plan if no guard refuses; None when the key changed since it was read."""
+    refusal = _refusal(plan, options)
+    if refusal:
+        return SyncReport(plan, "refused", refusal, plan.index)
+    if plan.unchanged:
+        return SyncReport(plan, "unchanged", index_after=plan.index)
+    value = document.encode(plan.doc)
+    too_big = guards.size(value)
+    if too_big:
+        raise FieldsyncError(f"{too_big}; nothing written")
+    if options.dry_run:
+        return SyncReport(plan, "dry-run", index_after=plan.index)
+    if not kv.write_cas(options.key, value, plan.index):
+        return None
+    return SyncReport(plan, "written", index_after=kv.read(options.key)[1])
+
+
+def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch,
+         now: Callable[[], str] = utc_now) -> SyncReport:
+    """Run one sync. A refusal is a report (outcome "refused", nothing written); a failure raises FieldsyncError,
+    nothing written. Every run but a dry run is recorded in the status key."""
+    repo, inputs = gather(options.repo, options.rev, options.servers, fetch)
+    if options.dry_run:
+        require_answers(inputs)
+        report = _attempt(prepare(repo, inputs, kv, options.key, now()), options, kv)
+        assert report is not None  # a dry run writes nothing, so it never meets a conflict
+        return report
+    try:
+        require_answers(inputs)
+        with kv.lock(f"{options.key}.lock", options.lock_timeout):
+            for number in range(1, CAS_ATTEMPTS + 1):
+                report = _attempt(prepare(repo, inputs, kv, options.key, now()), options, kv)
+                if report is not None:
+                    report = replace(report, attempts=number)
+                    runlog.record(kv, options.key, runlog.entry(report.outcome, report.reason, inputs, report, now()))
+                    return report
+        raise FieldsyncError(f"{options.key} kept changing during {CAS_ATTEMPTS} check-and-set attempts; "
+                             "nothing written")
+    except FieldsyncError as e:
+        outcome = "refused" if isinstance(e, Refused) else "failed"
+        runlog.record(kv, options.key, runlog.entry(outcome, str(e), inputs, None, now()))
+        raise

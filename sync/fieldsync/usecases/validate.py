@@ -1,0 +1,51 @@
+"""validate: field files of a work tree or a commit, checked file by file (through the cache), then across files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..adapters import files, git
+from ..adapters.cache import ResultCache, default_dir
+from ..model import FIELDS_DIR, Entry, FileResult, Problem, Validation
+from ..rules import schemas
+from ..rules.fieldcheck import check_file, check_names, layout_problem
+
+
+def check_entries(entries: list[Entry], cache: ResultCache | None = None) -> tuple[list[Problem], list[FileResult]]:
+    """All problems (sorted) and the per-file results; results read fresh carry the parsed document."""
+    problems: list[Problem] = []
+    results: list[FileResult] = []
+    for entry in entries:
+        misplaced = layout_problem(entry.path, entry.kind)
+        if misplaced:
+            problems.append(misplaced)
+            continue
+        result = cache.get(entry.path, entry.blob_id) if cache and entry.blob_id else None
+        if result is None:
+            result = check_file(entry.path, entry.read())
+            if cache and entry.blob_id:
+                cache.put(result, entry.blob_id)
+        if cache:
+            cache.remember(entry)
+        results.append(result)
+        problems.extend(result.problems)
+    problems.extend(check_names(results))
+    if cache:
+        cache.save()
+    return sorted(problems), results
+
+
+def validate(*, repo: str, paths: Sequence[str] = (), rev: str | None = None, cache_dir: Path | None = None,
+             use_cache: bool = True) -> Validation:
+    """The files at `paths` (default: the repo's fields/) on disk, or with `rev` in that commit's tree."""
+    cache = ResultCache(cache_dir or default_dir(), schemas.digest()) if use_cache else None
+    if rev is None:
+        targets = [os.path.normpath(p) for p in paths or [os.path.join(repo, FIELDS_DIR)]]
+        entries = files.worktree_entries(targets, cache.known_id) if cache else files.worktree_entries(targets)
+    else:
+        repository = git.open_repo(repo)
+        entries = git.git_entries(repository, git.resolve_commit(repository, rev), list(paths) or [FIELDS_DIR])
+    problems, _ = check_entries(entries, cache)
+    return Validation(problems, len(entries))

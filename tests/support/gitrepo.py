@@ -1,0 +1,37 @@
+"""Throwaway git repositories built with pygit2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+
+
+class GitRepo:
+    """A work tree with helpers to write files and commit them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.repo = pygit2.init_repository(str(path), initial_head="main")
+        self.signature = pygit2.Signature("Test Person", "test@example.org")
+
+    def write(self, relpath: str, text: str | bytes) -> Path:
+        target = self.path / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            target.write_bytes(text)
+        else:
+            target.write_text(text, encoding="utf-8")
+        return target
+
+    def remove(self, relpath: str) -> None:
+        (self.path / relpath).unlink()
+
+    def commit(self, message: str = "change") -> str:
+        index = self.repo.index
+        index.add_all()
+        index.write()
+        tree = index.write_tree()
+        parents = [] if self.repo.head_is_unborn else [self.repo.head.target]
+        oid = self.repo.create_commit("HEAD", self.signature, self.signature, message, tree, parents)
+        return str(oid)

@@ -1,0 +1,42 @@
+"""Reading and editing Consul KV the way an operator would: the consul CLI and a plain client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import consul as py_consul
+
+from fieldsync.localservers import ConsulAgent, find_binary
+
+KEY = "skills/eye/metadata/fields"
+
+
+def client(agent: ConsulAgent) -> py_consul.Consul:
+    host, port = agent.http_addr.split(":")
+    return py_consul.Consul(host=host, port=int(port))
+
+
+def live(agent: ConsulAgent, key: str = KEY) -> tuple[dict | None, int]:
+    _, item = client(agent).kv.get(key)
+    return (None, 0) if item is None else (json.loads(item["Value"]), item["ModifyIndex"])
+
+
+def records(agent: ConsulAgent, key: str = KEY) -> dict[str, dict]:
+    doc, _ = live(agent, key)
+    assert doc is not None
+    return {r["name"]: r for r in doc["fields"]}
+
+
+def hand_edit(agent: ConsulAgent, key: str, field: str, **changes: object) -> None:
+    """What an operator or the old UI does: get the value, change it, `consul kv put` it back."""
+    env = {**os.environ, "CONSUL_HTTP_ADDR": agent.http_addr}
+    consul_bin = find_binary("consul")
+    raw = subprocess.run([consul_bin, "kv", "get", key], env=env, capture_output=True, check=True, timeout=30).stdout
+    doc = json.loads(raw)
+    for record in doc["fields"]:
+        if record["name"] == field:
+            record.update(changes)
+    subprocess.run([consul_bin, "kv", "put", key, "-"], input=json.dumps(doc).encode(), env=env, check=True,
+                   capture_output=True, timeout=30)

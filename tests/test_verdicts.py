@@ -1,0 +1,74 @@
+"""status, plan and sync take their verdicts from the same guards, so they agree on every live document."""
+
+from __future__ import annotations
+
+import json
+
+import pygit2
+import pytest
+from support.commands import cli, run_sync
+from support.kv import client, hand_edit, live
+
+from fieldsync.rules import document
+
+DOCUMENTS = ["absent", "sealed", "edited_without_effect", "edited_with_overwrite"]
+
+
+def _make_live(kind: str, agent, key: str, repo, prometheus: str) -> None:  # noqa: ANN001
+    if kind == "absent":
+        return
+    assert run_sync(agent, repo, prometheus, key=key)[0] == 0
+    if kind == "edited_without_effect":  # what extraction derives: sync refreshes it, nobody chose it
+        hand_edit(agent, key, "company", regex="edited-by-hand")
+    elif kind == "edited_with_overwrite":  # a chosen attribute: sync would overwrite a person's edit
+        hand_edit(agent, key, "company", display_name="Typed In The UI")
+
+
+@pytest.mark.parametrize("kind", DOCUMENTS)
+def test_status_plan_and_sync_agree_on_drift(kind: str, consul, start_prometheus, example_config,
+                                             field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = f"verdicts/{kind}"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    _make_live(kind, consul, key, field_repo.path, prom.url)
+    expected = kind == "edited_with_overwrite"
+    if kind != "absent":
+        assert document.is_sealed(live(consul, key)[0]) == (kind == "sealed")
+
+    code, output = cli(consul, "status", *args, "--format", "json")
+    assert code == 0, output
+    status_says = json.loads(output)["drift"] is not None
+    code, output = cli(consul, "plan", *args, "--format", "json")
+    assert code in (0, 2), output
+    plan_says = json.loads(output)["drift"]
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code in (0, 3), output
+    sync_says = code == 3 and "changed outside fieldsync" in output
+
+    assert (status_says, plan_says, sync_says) == (expected, expected, expected), output
+
+
+def test_status_names_where_the_live_commit_stands(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "verdicts/position"
+    args = ("status", "--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    older = field_repo.repo.head.target
+    field_repo.write("fields/site.yaml", "name: site\ndisplay_name: Site Name\n")
+    field_repo.commit("newer")
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    assert ": up to date" in cli(consul, *args)[1]
+
+    field_repo.repo.reset(older, pygit2.enums.ResetMode.HARD)  # this clone's HEAD is now behind the document
+    output = cli(consul, *args)[1]
+    assert ": ahead of HEAD by 1" in output
+    code, synced = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 3 and "refusing to roll back" in synced
+
+    doc, index = live(consul, key)
+    unknown = document.seal({**doc, "git": {**doc["git"], "commit": "f" * 40}})
+    assert client(consul).kv.put(key, document.encode(unknown), cas=index)
+    assert "ffffffffffff: unknown to this clone (fetch)" in cli(consul, *args)[1]
+
+    client(consul).kv.put(key, json.dumps({"fields": []}))
+    output = cli(consul, *args)[1]
+    assert "built from not written by fieldsync" in output and "None" not in output
