@@ -40,9 +40,9 @@ CORPUS: dict[str, tuple[dict[str, str | bytes], str, int, str]] = {
     "duplicate_name": ({"region.yaml": "name: region\n", "Region.yaml": "name: Region\n"}, "region.yaml", 1,
                        "already used by"),
     "duplicate_key": ({"a.yaml": "name: a\norder: 1\norder: 2\n"}, "a.yaml", 3, "duplicate key 'order'"),
-    "select_without_options": ({"a.yaml": "name: a\nfield_type: select\n"}, "a.yaml", 2, "needs a non-empty"),
-    "select_empty_options": ({"a.yaml": "name: a\nfield_type: select\noptions: []\n"}, "a.yaml", 3,
-                             "at least one entry"),
+    "option_object": ({"a.yaml": "name: a\noptions: [{value: x, label: X}]\n"}, "a.yaml", 2, "'options.0'"),
+    "category_with_space": ({"a.yaml": "name: a\ncategory: minha categoria\n"}, "a.yaml", 2, "lowercase slug"),
+    "category_accented_uppercase": ({"a.yaml": "name: a\ncategory: Localização\n"}, "a.yaml", 2, "lowercase slug"),
     "duplicate_options": ({"a.yaml": "name: a\noptions: [x, x]\n"}, "a.yaml", 2, "non-unique"),
     "category_uppercase": ({"a.yaml": "name: a\ncategory: Basic\n"}, "a.yaml", 2, "lowercase slug"),
     "category_empty_list": ({"a.yaml": "name: a\ncategory: []\n"}, "a.yaml", 2, "'category'"),
@@ -206,3 +206,22 @@ def test_readme_lists_every_attribute_with_its_default() -> None:
         assert row is not None, f"README lacks attribute {name}"
         if default is not None:
             assert f"| {default} |" in row, f"README default of {name} differs from the schema"
+
+
+@pytest.mark.parametrize("fmt, line", [("text", "a.yaml:2:13: warning: field_type select without options"),
+                                       ("github", "::warning file=")])
+def test_select_without_options_is_a_warning(tmp_path: Path, fmt: str, line: str) -> None:
+    (tmp_path / "a.yaml").write_text("name: a\nfield_type: select\n")
+    (tmp_path / "b.yaml").write_text("name: b\nfield_type: select\noptions: []\n")
+    result = CliRunner().invoke(main, ["validate", "--no-cache", "--format", fmt, str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert line in result.output and "2 field file(s) valid, 2 warning(s)" in result.output
+
+
+def test_what_the_old_system_writes_is_valid(tmp_path: Path) -> None:
+    (tmp_path / "site.yaml").write_text(
+        "name: site\ndisplay_name: Localização do Site\ncategory: [localização, infraestrutura]\n"
+        "validation: {required_message: Informe o site, min_length: 1, max_length: 200, regex: '^[a-z]+$'}\n"
+        "field_type: select\noptions: [sp, rj, 42]\n")
+    result = CliRunner().invoke(main, ["validate", "--no-cache", str(tmp_path)])
+    assert result.exit_code == 0 and "1 field file(s) valid" in result.output, result.output

@@ -96,7 +96,7 @@ def test_old_envelope_with_25_customized_fields_round_trips(consul, start_promet
 def test_import_refuses_an_invalid_document_and_writes_nothing(consul, git_repo, tmp_path) -> None:
     bad = tmp_path / "doc.json"
     bad.write_text(json.dumps({"fields": [{"name": "ok_field", "order": 1},
-                                          {"name": "bad", "field_type": "select"},
+                                          {"name": "bad", "order": -1},
                                           {"name": "worse", "category": "Not A Slug"}]}))
     code, output = cli(consul, "import", "--from-file", str(bad), "--repo", str(git_repo.path))
     assert code == 1 and "nothing written" in output

@@ -107,8 +107,8 @@ def validate(paths: tuple[str, ...], rev: str | None, repo: str, fmt: str, cache
     from .usecases.validate import validate as run
 
     result = run(repo=repo, paths=paths, rev=rev, cache_dir=cache_dir, use_cache=not no_cache)
-    click.echo(render.problems(result.problems, fmt, result.checked), err=bool(result.problems) and fmt == "text")
-    return 1 if result.problems else 0
+    click.echo(render.problems(result.problems, fmt, result.checked), err=not result.valid and fmt == "text")
+    return 0 if result.valid else 1
 
 
 @main.command()

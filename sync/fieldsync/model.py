@@ -58,15 +58,20 @@ class Entry:
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One error, located at a 1-based line and column of a file."""
+    """One error (or warning), located at a 1-based line and column of a file."""
 
     path: str
     line: int
     column: int
     message: str
+    severity: str = "error"  # error | warning; only errors make a file invalid
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def text(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: error: {self.message}"
+        return f"{self.path}:{self.line}:{self.column}: {self.severity}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,11 @@ class FileResult:
     name: str | None = None
     name_line: int = 1
     problems: tuple[Problem, ...] = ()
-    doc: dict[str, Any] | None = field(default=None, compare=False)
+    doc: dict[str, Any] | None = field(default=None, compare=False)  # the content, when the file has no error
+
+    @property
+    def valid(self) -> bool:
+        return not any(p.is_error for p in self.problems)
 
 
 @dataclass(frozen=True)
@@ -144,13 +153,20 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Diff:
+    """Fields added and removed, chosen attributes changed, and what extraction derives refreshed (never a change)."""
+
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     changed: list[FieldChange] = field(default_factory=list)
+    refreshed: list[FieldChange] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not (self.added or self.removed or self.changed)
+
+    @property
+    def refreshed_count(self) -> int:
+        return sum(len(c.changes) for c in self.refreshed)
 
 
 class Lineage(Enum):
@@ -244,6 +260,10 @@ class ImportResult:
 class Validation:
     problems: list[Problem]
     checked: int  # entries looked at
+
+    @property
+    def valid(self) -> bool:
+        return not any(p.is_error for p in self.problems)
 
 
 @dataclass(frozen=True)

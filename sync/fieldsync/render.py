@@ -34,20 +34,24 @@ def _github(problem: Problem) -> str:
         value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         return value.replace(":", "%3A").replace(",", "%2C") if prop else value
 
-    return (f"::error file={esc(problem.path, True)},line={problem.line},col={problem.column},"
+    return (f"::{problem.severity} file={esc(problem.path, True)},line={problem.line},col={problem.column},"
             f"title=fieldsync::{esc(problem.message)}")
 
 
 def problems(found: list[Problem], fmt: str, checked: int) -> str:
     """Problems (already sorted) plus a one-line summary."""
+    errors = [p for p in found if p.is_error]
     if fmt == "json":
-        return json.dumps({"valid": not found, "files_checked": checked, "problems": [asdict(p) for p in found]},
+        return json.dumps({"valid": not errors, "files_checked": checked, "problems": [asdict(p) for p in found]},
                           indent=2)
     lines = [_github(p) if fmt == "github" else p.text() for p in found]
-    if found:
-        lines.append(f"{len(found)} problem(s) in {len({p.path for p in found})} file(s); {checked} file(s) checked")
+    warnings = len(found) - len(errors)
+    noted = f", {warnings} warning(s)" if warnings else ""
+    if errors:
+        lines.append(f"{len(errors)} problem(s) in {len({p.path for p in errors})} file(s){noted}; "
+                     f"{checked} file(s) checked")
     else:
-        lines.append(f"{checked} field file(s) valid")
+        lines.append(f"{checked} field file(s) valid{noted}")
     return "\n".join(lines)
 
 
@@ -84,9 +88,11 @@ def _plan_warnings(plan: Plan) -> list[str]:
 
 def _plan_summary(plan: Plan) -> str:
     d = plan.diff
+    refreshed = (f" ({d.refreshed_count} extracted attribute(s) refreshed from Prometheus)"
+                 if d.refreshed_count else "")
     if d.empty:
-        return "No changes: the live document's fields already match."
-    return f"{len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to remove."
+        return f"No changes: the live document's fields already match{refreshed}."
+    return f"{len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to remove{refreshed}."
 
 
 def plan(result: Plan, fmt: str) -> str:
@@ -98,6 +104,8 @@ def plan(result: Plan, fmt: str) -> str:
             "key": result.key, "commit": git.commit, "ref": git.ref, "live_commit": live_commit,
             "changes": not d.empty, "added": d.added, "removed": d.removed,
             "changed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()} for c in d.changed},
+            "refreshed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()}
+                          for c in d.refreshed},
             "drift": bool(result.drift), "rollback": result.rollback, "warnings": _plan_warnings(result),
         }, indent=2, ensure_ascii=False)
     if fmt == "markdown":

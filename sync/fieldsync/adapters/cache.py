@@ -54,7 +54,7 @@ class ResultCache:
         return FileResult(path, name, name_line, tuple(Problem(path, *p) for p in problems))
 
     def put(self, result: FileResult, blob_id: str) -> None:
-        problems = [[p.line, p.column, p.message] for p in result.problems]
+        problems = [[p.line, p.column, p.message, p.severity] for p in result.problems]
         self._data[f"{result.path}\0{blob_id}"] = [result.name, result.name_line, problems]
         self._dirty = True
 

@@ -66,8 +66,8 @@ def check_file(path: str, data: bytes) -> FileResult:
     if doc is None:
         return FileResult(path, problems=tuple(problems))
 
-    def add(where: tuple[Any, ...], message: str) -> None:
-        problems.append(Problem(path, *yamlload.locate(text, where), message))
+    def add(where: tuple[Any, ...], message: str, severity: str = "error") -> None:
+        problems.append(Problem(path, *yamlload.locate(text, where), message, severity))
 
     name = doc.get("name") if isinstance(doc.get("name"), str) else None
     stem = posixpath.basename(path)[: -len(FIELD_SUFFIX)]
@@ -90,10 +90,14 @@ def check_file(path: str, data: bytes) -> FileResult:
         default = doc.get("default_value")
         if default is not None and compiled.search(str(default)) is None:
             add(("default_value",), f"default_value {default!r} does not match '{label}' {pattern!r}")
+    if doc.get("field_type") == "select" and not doc.get("options"):
+        add(("field_type",), "field_type select without options: the form offers nothing to choose; add 'options' "
+            "(the old system's extractor made such fields; they still sync)", "warning")
     problems.sort()
     found = _NAME_LINE.search(text)
     name_line = text.count("\n", 0, found.start()) + 1 if found else 1
-    return FileResult(path, name, name_line, tuple(problems), None if problems else doc)
+    result = FileResult(path, name, name_line, tuple(problems))
+    return FileResult(path, name, name_line, tuple(problems), doc if result.valid else None)
 
 
 def check_names(results: list[FileResult]) -> list[Problem]:

@@ -118,12 +118,7 @@ def explain(error: Any) -> list[tuple[tuple[Any, ...], bool, str]]:
         return [(path + (k,), True, f"unknown key '{k}'{scope}{hint(str(k), sorted(known))}")
                 for k in instance if k not in known]
     if kind == "required":
-        missing = error.message.split("'")[1]
-        if "then" in error.schema_path:
-            return [(path + ("field_type",), False, f"field_type select needs a non-empty '{missing}' list")]
-        return [(path, False, f"missing required key '{missing}'")]
-    if kind == "minItems" and "then" in error.schema_path:
-        return [(path, False, "field_type select needs at least one entry in 'options'")]
+        return [(path, False, f"missing required key '{error.message.split(chr(39))[1]}'")]
     if kind == "pattern":
         return [(path, False, f"{label} {instance!r} does not match {value}{_note(error.schema)}")]
     if kind == "enum":

@@ -11,7 +11,7 @@ from ..adapters.consul import ConsulKV
 from ..errors import FieldsyncError, UsageError
 from ..model import FIELD_SUFFIX, FIELDS_DIR, Document, ImportResult
 from ..rules import document, schemas, yamlload
-from ..rules.choices import baseline, choices
+from ..rules.effective import baseline, chosen, effective, ignored
 from ..rules.fieldcheck import check_file, check_names
 from ..rules.fieldtext import field_text
 
@@ -21,14 +21,14 @@ def _new_text(path: str, existing: str | None, record: Mapping[str, Any]) -> str
     the values that agree with the document; it changes only where the document differs from it."""
     name = str(record["name"])
     if existing is None:
-        return field_text(None, name, choices(record)[0])
+        return field_text(None, name, chosen(record))
     try:
         current = yamlload.load(existing) or {}
     except yamlload.YamlError as e:
         raise FieldsyncError(f"{path}:{e.line}:{e.column}: {e.message}; fix it before importing") from None
     base = baseline(name)
-    updates = {k: record[k] for k in schemas.field_properties() if k in record and k != "name"
-               and current.get(k, base.get(k)) != record[k]}
+    wanted = {k: effective(record, k, base) for k in schemas.field_properties() if k != "name"}
+    updates = {k: v for k, v in wanted.items() if current.get(k, base.get(k)) != v}
     if not updates:
         return existing
     remove = {k for k, v in updates.items() if v == base.get(k)}
@@ -47,9 +47,9 @@ def plan_import(doc: Document, fields_dir: str) -> ImportResult:
     for record in records:
         name = str(record["name"])
         path = os.path.join(fields_dir, f"{name}{FIELD_SUFFIX}")
-        ignored = choices(record)[1]
-        if ignored:
-            result.ignored[name] = ignored
+        left_out = ignored(record)
+        if left_out:
+            result.ignored[name] = left_out
         existing = files.read_text_if_exists(path)
         text = _new_text(path, existing, record)
         checked.append(check_file(path, text.encode("utf-8")))
@@ -57,7 +57,7 @@ def plan_import(doc: Document, fields_dir: str) -> ImportResult:
             result.unchanged.append(path)
         else:
             result.written[path] = text
-    problems = sorted(p for r in checked for p in r.problems) + check_names(checked)
+    problems = sorted(p for r in checked for p in r.problems if p.is_error) + check_names(checked)
     if problems:
         raise FieldsyncError("the document cannot be imported as it is; nothing written:\n"
                              + "\n".join(p.text() for p in problems)

@@ -15,8 +15,10 @@ from .validate import check_entries
 
 
 def fields_at(entries: list[Entry], where: str) -> dict[str, dict[str, Any]]:
-    """The valid field overrides among `entries`; any problem refuses the sync before Consul is touched."""
-    problems, results = check_entries(entries)
+    """The valid field overrides among `entries`; any error refuses the sync before Consul is touched (warnings
+    do not)."""
+    found, results = check_entries(entries)
+    problems = [p for p in found if p.is_error]
     if problems:
         listing = "\n".join(p.text() for p in problems[:50])
         more = f"\n… and {len(problems) - 50} more" if len(problems) > 50 else ""

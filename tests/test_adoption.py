@@ -1,0 +1,80 @@
+"""Taking over a live document of the old system: import, plan "No changes", sync without --force, nothing lost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support.commands import cli, run_sync
+from support.kv import client, records
+from support.legacy import legacy_document, legacy_envelope, legacy_records
+
+from fieldsync.rules import schemas
+from fieldsync.rules.effective import baseline, effective
+
+SHAPES = {"bare": legacy_document, "envelope": legacy_envelope}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_a_legacy_document_is_adopted_without_force(shape: str, consul, start_prometheus, example_config,
+                                                    git_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = f"adopt/{shape}"
+    client(consul).kv.put(key, json.dumps(SHAPES[shape](), ensure_ascii=False).encode())
+    git_repo.write("README.md", "fields of the monitoring platform\n")
+    git_repo.commit("start")
+    args = ("--repo", str(git_repo.path), "--key", key, "--prometheus", prom.url)
+
+    code, output = cli(consul, "import", "--from-kv", *args)
+    assert code == 0 and "22 file(s) written" in output, output
+    code, output = cli(consul, "validate", "--no-cache", "--repo", str(git_repo.path))
+    assert code == 0 and "warning: field_type select without options" in output, output
+    code, output = cli(consul, "plan", "--worktree", *args)
+    assert code == 0 and "No changes" in output, output
+    git_repo.commit("import fields from Consul KV")
+    code, output = run_sync(consul, git_repo.path, prom.url, key=key)
+    assert code == 0 and "written" in output, output
+
+    synced = records(consul, key)
+    attributes = [k for k in schemas.field_properties() if k != "name"]
+    for old in legacy_records():
+        base = baseline(old["name"])
+        for attribute in attributes:
+            assert synced[old["name"]][attribute] == effective(old, attribute, base), (old["name"], attribute)
+    assert cli(consul, "plan", *args)[0] == 0
+
+
+def test_what_the_old_ui_showed_is_kept(tmp_path, git_repo) -> None:
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps(legacy_document(), ensure_ascii=False))
+    code, output = cli(None, "import", "--from-file", str(doc), "--repo", str(git_repo.path))
+    assert code == 0, output
+    orgao = (git_repo.path / "fields/orgao.yaml").read_text()  # created by its POST: no enabled, filter, registration
+    assert "enabled: false" in orgao and "show_in_filter: false" in orgao
+    assert "available_for_registration: false" in orgao
+    cservice = (git_repo.path / "fields/cservice.yaml").read_text()  # a record lacking page flags: the UI shows them
+    assert "show_in_hardware_exporters" not in cservice and "show_in_dashboard: true" in cservice
+    vendor = (git_repo.path / "fields/vendor.yaml").read_text()
+    assert "null" not in vendor and "options: [Dell, HP, Cisco, 42]" in vendor
+    site = (git_repo.path / "fields/site.yaml").read_text()
+    assert "category: localização" in site and "display_name: Localização" in site
+    assert "validation: {required_message: Informe serviço consul, min_length: 1, max_length: 200}" in cservice
+
+
+def test_plan_shows_a_filled_in_flag_that_the_ui_would_show_differently(consul, start_prometheus, example_config,
+                                                                       field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "adopt/filled-in"
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    doc = json.loads(client(consul).kv.get(key)[1]["Value"])
+    for record in doc["fields"]:
+        if record["name"] == "company":
+            del record["enabled"]  # the old UI hides it; what sync writes (true) would show it
+            record["regex"] = None  # refreshed by extraction: never a change
+    client(consul).kv.put(key, json.dumps(doc))
+    code, output = cli(consul, "plan", "--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url,
+                       "--format", "json")
+    assert code == 2, output
+    plan = json.loads(output)
+    assert plan["changed"] == {"company": {"enabled": {"before": False, "after": True}}}
+    assert plan["refreshed"] == {"company": {"regex": {"before": None, "after": "(.*)"}}}
