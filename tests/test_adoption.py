@@ -78,3 +78,36 @@ def test_plan_shows_a_filled_in_flag_that_the_ui_would_show_differently(consul, 
     plan = json.loads(output)
     assert plan["changed"] == {"company": {"enabled": {"before": False, "after": True}}}
     assert plan["refreshed"] == {"company": {"regex": {"before": None, "after": "(.*)"}}}
+
+
+def test_the_old_backend_finds_every_server_by_hostname(consul, start_prometheus, example_config, field_repo,
+                                                        tmp_path) -> None:
+    from support.sites import SHARED, SITES, write_sites
+
+    prom = start_prometheus(example_config)
+    key = "adopt/discovered-in"
+    sites = write_sites(tmp_path / "sites")
+    servers = "".join(f"  - {{name: {name}, file: {sites[name]}, hostname: '{SITES[name][0]}'}}\n" for name in SITES)
+    field_repo.write("fieldsync.yaml", f"key: {key}\nprometheus:\n{servers}  - {{name: live, url: '{prom.url}'}}\n")
+    field_repo.commit("three sites and a live Prometheus")
+    code, output = cli(consul, "sync", "--repo", str(field_repo.path))
+    assert code == 0, output
+
+    doc = json.loads(client(consul).kv.get(key)[1]["Value"])
+    entries = doc["extraction_status"]["server_status"]
+    assert [e["hostname"] for e in entries] == [SITES[n][0] for n in SITES] + ["127.0.0.1"]
+    assert all(e["from_cache"] is False and e["files_count"] >= 1 for e in entries)
+    assert [e["files_count"] for e in entries] == [2, 2, 2, 1]
+    # The old backend's reader: "discovered in" is every hostname whose entry lists the field.
+    discovered: dict[str, set[str]] = {}
+    for entry in entries:
+        for field in entry["fields"]:
+            discovered.setdefault(field["name"], set()).add(entry["hostname"])
+    sites_only = {SITES[n][0] for n in SITES}
+    assert all(sites_only <= discovered[name] for name in SHARED)
+    assert discovered["fabricante"] == {"11.144.0.21"}
+    by_host = {e["hostname"]: e["external_labels"] for e in entries}
+    assert by_host["172.16.1.26"] == {"cluster": "palmas-master", "datacenter": "palmas-to",
+                                      "prometheus_instance": "172.16.1.26"}
+    assert all(by_host[h] for h in sites_only)
+    assert all(isinstance(r["source_label"], str) for r in doc["fields"])

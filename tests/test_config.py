@@ -64,3 +64,10 @@ def test_consul_settings_follow_the_consul_cli_variables(tmp_path: Path) -> None
     assert ConsulSettings.resolve({}, address="127.0.0.1:1234").address == "127.0.0.1:1234"
     with pytest.raises(UsageError):
         ConsulSettings.resolve({}, token_file=str(tmp_path / "none"))
+
+
+def test_servers_named_alike_are_refused(tmp_path: Path) -> None:
+    for site in ("a", "b"):
+        (tmp_path / site / "prometheus").mkdir(parents=True)
+    with pytest.raises(FieldsyncError, match="names must be unique"):
+        servers_from_args([str(tmp_path / "a" / "prometheus"), str(tmp_path / "b" / "prometheus")])

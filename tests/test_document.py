@@ -39,3 +39,13 @@ def test_encode_is_compact_and_utf8() -> None:
     doc = dict(DOC, fields=[dict(DOC["fields"][0], display_name="Região")])
     raw = document.encode(doc)
     assert "Região".encode() in raw and b", " not in raw
+
+
+def test_contract_guard_names_what_the_old_readers_would_miss() -> None:
+    from fieldsync.rules import guards
+
+    assert guards.contract(DOC) is None
+    broken = json.loads(document.encode(DOC))
+    del broken["extraction_status"]["server_status"][0]["hostname"]
+    reason = guards.contract(broken)
+    assert reason is not None and "extraction_status/server_status/0" in reason and "'hostname'" in reason

@@ -86,3 +86,12 @@ def test_failures_are_reported_per_server(tmp_path: Path) -> None:
     assert [s.success for s in statuses] == [False, False]
     assert "not a Prometheus config" in statuses[0].error
     assert "127.0.0.1:1" in statuses[1].error and "3 attempts" in statuses[1].error
+
+
+def test_directory_source_keeps_the_global_of_the_file_that_has_it(tmp_path: Path) -> None:
+    (tmp_path / "blackbox.yml").write_text("modules:\n  http_2xx: {prober: http}\n")  # sorts first, no global
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {external_labels: {site: palmas, datacenter: dtc}}\nscrape_configs:\n  - job_name: a\n"
+        "    relabel_configs:\n      - {source_labels: [__meta_a], target_label: a}\n")
+    [status] = extract_all([server_from_arg(str(tmp_path))])
+    assert status.success and status.external_labels == {"site": "palmas", "datacenter": "dtc"}

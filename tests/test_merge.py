@@ -94,7 +94,7 @@ def test_unseen_yaml_field_stays_and_unknown_field_gets_defaults() -> None:
     statuses = [ServerStatus("p1", "u", True, rules=(Rule("cost_center", "__meta_cc", "(.*)", "$1"),))]
     records = {r["name"]: r for r in build({"company": {"name": "company", "field_type": "select",
                                                         "options": ["a"]}}, statuses)["fields"]}
-    assert records["company"]["discovered_in"] == [] and records["company"]["source_label"] is None
+    assert records["company"]["discovered_in"] == [] and records["company"]["source_label"] == ""
     assert records["company"]["field_type"] == "select"
     cc = records["cost_center"]
     assert cc["display_name"] == "Cost Center" and cc["discovered_in"] == ["p1"]

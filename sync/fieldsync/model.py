@@ -24,6 +24,7 @@ class ServerSpec:
     name: str
     url: str | None = None
     file: str | None = None
+    hostname: str = ""  # what the old backend's readers key this server by; see rules.config.hostname_of
     username: str | None = None
     password_file: str | None = None
     bearer_token_file: str | None = None
@@ -128,9 +129,14 @@ class ServerStatus:
     duration_ms: int = 0
     external_labels: dict[str, str] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
+    hostname: str = ""
+    port: int | None = None
+    files_count: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "url": self.url, "success": self.success, "error": self.error,
+        """The entry of extraction_status.server_status[], with the keys the old backend reads."""
+        return {"name": self.name, "hostname": self.hostname or self.name, "port": self.port, "url": self.url,
+                "success": self.success, "from_cache": False, "files_count": self.files_count, "error": self.error,
                 "duration_ms": self.duration_ms, "fields_count": len(self.rules),
                 "external_labels": self.external_labels, "fields": [r.to_json() for r in self.rules]}
 

@@ -29,11 +29,31 @@ def is_url(arg: str) -> bool:
     return arg.startswith(("http://", "https://"))
 
 
+def hostname_of(name: str, url: str | None) -> str:
+    """The default hostname of a server: its URL's host, else its name."""
+    return (urlsplit(url).hostname if url else None) or name
+
+
+def port_of(url: str | None) -> int | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def server_from_arg(arg: str) -> ServerSpec:
     """A --prometheus URL|FILE argument; named after the URL's host:port or the file's name."""
     if is_url(arg):
-        return ServerSpec(name=urlsplit(arg).netloc, url=arg, **_server_defaults())
-    return ServerSpec(name=os.path.basename(os.path.normpath(arg)), file=arg, **_server_defaults())
+        name = urlsplit(arg).netloc
+        return ServerSpec(name=name, url=arg, hostname=hostname_of(name, arg), **_server_defaults())
+    name = os.path.basename(os.path.normpath(arg))
+    return ServerSpec(name=name, file=arg, hostname=name, **_server_defaults())
+
+
+def require_unique_names(servers: tuple[ServerSpec, ...], where: str) -> None:
+    names = [s.name for s in servers]
+    if len(set(names)) != len(names):
+        raise FieldsyncError(f"{where}: Prometheus server names must be unique: {names}")
 
 
 def parse_config(path: str, data: bytes) -> Config:
@@ -48,12 +68,9 @@ def parse_config(path: str, data: bytes) -> Config:
     for item in doc.get("prometheus", []):
         auth = item.get("basic_auth", {})
         relative = {k: os.path.join(base, item[k]) for k in ("file", "bearer_token_file", "ca_file") if k in item}
-        servers.append(ServerSpec(
-            **{**_server_defaults(), **{k: v for k, v in item.items() if k != "basic_auth"}, **relative},
-            username=auth.get("username"),
-            password_file=os.path.join(base, auth["password_file"]) if auth else None,
-        ))
-    names = [s.name for s in servers]
-    if len(set(names)) != len(names):
-        raise FieldsyncError(f"config {path}: Prometheus server names must be unique: {names}")
+        fields = {**_server_defaults(), **{k: v for k, v in item.items() if k != "basic_auth"}, **relative}
+        fields.setdefault("hostname", hostname_of(item["name"], item.get("url")))
+        servers.append(ServerSpec(**fields, username=auth.get("username"),
+                                  password_file=os.path.join(base, auth["password_file"]) if auth else None))
+    require_unique_names(tuple(servers), f"config {path}")
     return Config(doc.get("key", defaults.key), doc.get("lock_timeout", defaults.lock_timeout), tuple(servers))

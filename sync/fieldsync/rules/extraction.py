@@ -31,11 +31,13 @@ def parse(text: str, origin: str) -> dict[str, Any]:
 
 
 def combine(texts: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """One server's configuration from its files' (origin, text): jobs concatenated, the first `global` kept."""
+    """One server's configuration from its files' (origin, text): jobs concatenated, and the `global` of the first
+    file that has one (a directory's blackbox.yml sorts before the prometheus.yml holding external_labels)."""
     merged: dict[str, Any] = {"scrape_configs": []}
     for origin, text in texts:
         config = parse(text, origin)
-        merged.setdefault("global", config.get("global"))
+        if config.get("global") and "global" not in merged:
+            merged["global"] = config["global"]
         merged["scrape_configs"].extend(config.get("scrape_configs") or [])
     return merged
 

@@ -56,6 +56,16 @@ def drift(live: Document | None, diff: Diff) -> str | None:
     return "the live document was changed outside fieldsync since fieldsync wrote it; syncing would overwrite it"
 
 
+def contract(doc: Document) -> str | None:
+    """A document that breaks schema/document.schema.json, the contract its readers rely on."""
+    validator = schemas.validator("document")
+    if validator.is_valid(doc):
+        return None
+    error = next(iter(validator.errors(doc)))
+    where = "/".join(str(p) for p in error.absolute_path) or "the top level"
+    return f"the document built breaks schema/document.schema.json at {where}: {error.message}"
+
+
 def size(value: bytes) -> str | None:
     """A value over Consul's limit, which Consul would refuse."""
     if len(value) <= document.CONSUL_VALUE_LIMIT:

@@ -53,7 +53,7 @@ def merge(overrides: Mapping[str, Mapping[str, Any]], discovered: Mapping[str, D
             **copy.deepcopy(dict(defaults)),
             "name": name,
             "display_name": display_name(name),
-            "source_label": found.rule.source_label if found else None,
+            "source_label": found.rule.source_label if found else "",
             "regex": found.rule.regex if found else None,
             "replacement": found.rule.replacement if found else None,
             "discovered_in": list(found.servers) if found else [],

@@ -14,12 +14,13 @@ _HERE = Path(__file__).resolve().parent
 # Installed wheels carry the schemas inside the package; a source checkout has them at the top level.
 SCHEMA_DIR = next(p for p in (_HERE.parent / "schema", _HERE.parents[2] / "schema") if p.is_dir())
 
-# Keywords that mean the same in draft-07 (what fastjsonschema implements) and draft 2020-12.
+# Keywords that mean the same in draft-07 (what fastjsonschema implements) and draft 2020-12. `format` is an
+# annotation in both as used here: neither validator is given a format checker.
 _SHARED_KEYWORDS = frozenset({
     "$schema", "$id", "title", "description", "default", "type", "enum", "const", "properties", "required",
     "additionalProperties", "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "multipleOf", "items", "minItems", "maxItems", "uniqueItems", "oneOf", "anyOf", "allOf",
-    "not", "if", "then", "else",
+    "not", "if", "then", "else", "format",
 })
 
 

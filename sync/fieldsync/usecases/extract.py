@@ -5,31 +5,32 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from ..adapters import prometheus
+from ..adapters.prometheus import ConfigTexts
 from ..model import ServerSpec, ServerStatus
 from ..rules import extraction
+from ..rules.config import port_of
 from .settings import require_servers
 
-Fetch = Callable[[ServerSpec], dict[str, Any]]
-
-
-def fetch(server: ServerSpec) -> dict[str, Any]:
-    """One server's configuration, read and parsed."""
-    return extraction.combine(prometheus.read_config(server))
+Fetch = Callable[[ServerSpec], ConfigTexts]
+fetch: Fetch = prometheus.read_config
 
 
 def extract_one(server: ServerSpec, fetch: Fetch = fetch) -> ServerStatus:
     start = time.perf_counter()
+    hostname, port = server.hostname or server.name, port_of(server.url)
     try:
-        config = fetch(server)
+        texts = fetch(server)
+        config = extraction.combine(texts)
         rules, labels = extraction.rules_from_config(config), extraction.external_labels(config)
     except Exception as e:  # any failure of one server is reported in its status, never raised
         elapsed = round((time.perf_counter() - start) * 1000)
-        return ServerStatus(server.name, server.location, False, str(e) or type(e).__name__, elapsed)
+        return ServerStatus(server.name, server.location, False, str(e) or type(e).__name__, elapsed,
+                            hostname=hostname, port=port)
     elapsed = round((time.perf_counter() - start) * 1000)
-    return ServerStatus(server.name, server.location, True, None, elapsed, labels, rules)
+    return ServerStatus(server.name, server.location, True, None, elapsed, labels, rules, hostname=hostname,
+                        port=port, files_count=len(texts))
 
 
 def extract_all(servers: Iterable[ServerSpec], fetch: Fetch = fetch) -> list[ServerStatus]:

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from ..adapters import files
 from ..errors import UsageError
 from ..model import Config, ServerSpec
-from ..rules.config import CONFIG_FILE, NO_SERVERS, default_config, is_url, parse_config, server_from_arg
+from ..rules.config import (
+    CONFIG_FILE,
+    NO_SERVERS,
+    default_config,
+    is_url,
+    parse_config,
+    require_unique_names,
+    server_from_arg,
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,9 @@ def servers_from_args(args: Sequence[str]) -> tuple[ServerSpec, ...]:
     for arg in args:
         if not is_url(arg) and not os.path.exists(arg):
             raise UsageError(f"--prometheus {arg}: not a URL (http://, https://) nor an existing file or directory")
-    return tuple(server_from_arg(arg) for arg in args)
+    servers = tuple(server_from_arg(arg) for arg in args)
+    require_unique_names(servers, "--prometheus")
+    return servers
 
 
 def resolve(*, repo: str, config_path: str | None = None, prometheus: Sequence[str] = (), key: str | None = None,

@@ -47,6 +47,9 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV) -> SyncReport | Non
         return SyncReport(plan, "refused", refusal, plan.index)
     if plan.unchanged:
         return SyncReport(plan, "unchanged", index_after=plan.index)
+    breach = guards.contract(plan.doc)
+    if breach:
+        raise FieldsyncError(f"{breach}; nothing written (this is a fieldsync bug: please report it)")
     value = document.encode(plan.doc)
     too_big = guards.size(value)
     if too_big:
