@@ -26,7 +26,7 @@ def test_a_legacy_document_is_adopted_without_force(shape: str, consul, start_pr
     args = ("--repo", str(git_repo.path), "--key", key, "--prometheus", prom.url)
 
     code, output = cli(consul, "import", "--from-kv", *args)
-    assert code == 0 and "22 file(s) written" in output, output
+    assert code == 0 and "taken into 22 file(s)" in output, output
     code, output = cli(consul, "validate", "--no-cache", "--repo", str(git_repo.path))
     assert code == 0 and "warning: field_type select without options" in output, output
     code, output = cli(consul, "plan", "--worktree", *args)
@@ -73,7 +73,7 @@ def test_plan_shows_a_filled_in_flag_that_the_ui_would_show_differently(consul, 
             record["regex"] = None  # refreshed by extraction: never a change
     client(consul).kv.put(key, json.dumps(doc))
     code, output = cli(consul, "plan", "--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url,
-                       "--format", "json")
+                       "--format", "json", "--drift", "revert")
     assert code == 2, output
     plan = json.loads(output)
     assert plan["changed"] == {"company": {"enabled": {"before": False, "after": True}}}

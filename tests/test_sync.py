@@ -149,9 +149,9 @@ def test_old_envelope_is_shown_as_drift_then_replaced_by_the_bare_document(consu
     old = {"data": {"version": "1.0", "fields": [{"name": "company", "display_name": "Old UI"}]},
            "meta": {"updated_by": "ui"}}
     client(consul).kv.put(key, json.dumps(old))
-    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "refuse"))
     assert code == 3 and 'display_name: "Old UI" -> "Company"' in output
-    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--force",))
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "refuse", "--force"))
     assert code == 0 and "written" in output
     doc = live(consul, key)[0]
     assert "data" not in doc and doc["source"] == "fieldsync" and records(consul, key)["company"]["display_name"] \

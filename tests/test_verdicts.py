@@ -24,28 +24,37 @@ def _make_live(kind: str, agent, key: str, repo, prometheus: str) -> None:  # no
         hand_edit(agent, key, "company", display_name="Typed In The UI")
 
 
+def _kept(edits: list[dict]) -> list[str]:
+    return [f"{e['field']}.{e['attribute']}" for e in edits]
+
+
+@pytest.mark.parametrize("policy", ["refuse", "keep"])
 @pytest.mark.parametrize("kind", DOCUMENTS)
-def test_status_plan_and_sync_agree_on_drift(kind: str, consul, start_prometheus, example_config,
-                                             field_repo) -> None:
+def test_status_plan_and_sync_agree_on_hand_edits(kind: str, policy: str, consul, start_prometheus, example_config,
+                                                  field_repo) -> None:
     prom = start_prometheus(example_config)
-    key = f"verdicts/{kind}"
-    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    key = f"verdicts/{policy}/{kind}"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url, "--drift", policy)
     _make_live(kind, consul, key, field_repo.path, prom.url)
-    expected = kind == "edited_with_overwrite"
     if kind != "absent":
         assert document.is_sealed(live(consul, key)[0]) == (kind == "sealed")
 
     code, output = cli(consul, "status", *args, "--format", "json")
     assert code == 0, output
-    status_says = json.loads(output)["drift"] is not None
+    status = json.loads(output)
     code, output = cli(consul, "plan", *args, "--format", "json")
     assert code in (0, 2), output
-    plan_says = json.loads(output)["drift"]
-    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    plan = json.loads(output)
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", policy))
     assert code in (0, 3), output
-    sync_says = code == 3 and "changed outside fieldsync" in output
+    run = live(consul, f"{key}.status")[0]["last"]
 
-    assert (status_says, plan_says, sync_says) == (expected, expected, expected), output
+    verdicts = {"status": (status["drift"] is not None, _kept(status["hand_edits_kept"])),
+                "plan": (plan["drift"], _kept(plan["hand_edits_kept"])),
+                "sync": (code == 3, _kept(run.get("hand_edits_kept", [])))}
+    edited = kind == "edited_with_overwrite"
+    expected = (edited and policy == "refuse", ["company.display_name"] if edited and policy == "keep" else [])
+    assert verdicts == {"status": expected, "plan": expected, "sync": expected}, output
 
 
 def test_status_names_where_the_live_commit_stands(consul, start_prometheus, example_config, field_repo) -> None:

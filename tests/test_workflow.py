@@ -20,13 +20,14 @@ def test_hand_edit_is_drift_force_overwrites(consul, start_prometheus, example_c
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     hand_edit(consul, key, "company", display_name="Typed In The UI")
     _, index = live(consul, key)
-    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "refuse"))
     assert code == 3 and "changed outside fieldsync" in output
     assert 'display_name: "Typed In The UI" -> "Company"' in output
     assert live(consul, key)[1] == index
-    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url,
+                       "--drift", "refuse")
     assert "drift      yes" in output and "last sync  refused" in output
-    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--force",))
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "refuse", "--force"))
     assert code == 0 and records(consul, key)["company"]["display_name"] == "Company"
 
 
@@ -38,6 +39,8 @@ def test_hand_edit_imported_into_git_then_plan_is_clean(consul, start_prometheus
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     hand_edit(consul, key, "company", display_name="Typed In The UI", show_in_blackbox=False)
     code, output = cli(consul, "plan", *args)
+    assert code == 0 and "2 hand edit(s) kept, pending import" in output, output
+    code, output = cli(consul, "plan", *args, "--drift", "refuse")
     assert code == 2 and "Warning: the live document was edited outside fieldsync (drift)" in output
     original = (field_repo.path / "fields/company.yaml").read_text()
     code, output = cli(consul, "import", "--from-kv", *args)
@@ -48,7 +51,7 @@ def test_hand_edit_imported_into_git_then_plan_is_clean(consul, start_prometheus
     assert [line.split(":")[0] for line in text.splitlines()[1:4]] == ["name", "display_name", "category"]
     code, output = cli(consul, "plan", "--worktree", *args)
     assert code == 0 and "No changes" in output, output
-    assert cli(consul, "plan", *args)[0] == 2  # HEAD does not hold the import yet
+    assert "2 hand edit(s) kept" in cli(consul, "plan", *args)[1]  # HEAD does not hold the import yet
     field_repo.commit("take the UI edit into git")
     code, output = run_sync(consul, field_repo.path, prom.url, key=key)
     assert code == 0, output
@@ -81,7 +84,7 @@ def test_old_envelope_with_25_customized_fields_round_trips(consul, start_promet
     git_repo.write("README.md", "fields\n")
     git_repo.commit("start")
     code, output = cli(consul, "import", "--repo", str(git_repo.path), "--key", key)
-    assert code == 0 and "25 file(s) written" in output, output
+    assert code == 0 and "taken into 25 file(s)" in output, output
     assert CliRunner().invoke(main, ["validate", "--no-cache", "--repo", str(git_repo.path)]).exit_code == 0
     git_repo.commit("import from the old system")
     code, output = run_sync(consul, git_repo.path, prom.url, key=key)

@@ -84,6 +84,12 @@ def _consul_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+_drift_option = click.option(
+    "--drift", type=click.Choice(["keep", "refuse", "revert"]),
+    help="What to do with hand edits of the live document [default: from config, else keep]: keep them unless git "
+         "changed them too; refuse to overwrite any; revert them to git's values (recorded in <key>.status).")
+
+
 def _consul(consul_addr: str | None, consul_token_file: str | None) -> Any:
     from .adapters.consul import ConsulKV, ConsulSettings
 
@@ -131,11 +137,12 @@ def extract(prometheus: tuple[str, ...], config_path: str | None, repo: str, fmt
 @click.option("--rev", default="HEAD", show_default=True, help="Commit, branch or tag whose fields are synced.")
 @click.option("--dry-run", is_flag=True, help="Build and compare, write nothing.")
 @click.option("--allow-rollback", is_flag=True, help="Write REV even if the live document is from a newer commit.")
-@click.option("--force", is_flag=True, help="Overwrite a live document that was edited outside fieldsync.")
+@click.option("--force", is_flag=True, help="Write over hand edits the drift policy refuses to overwrite (git wins).")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a concurrent sync [default: 60].")
+@_drift_option
 def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_run: bool, config_path: str | None,
          consul_addr: str | None, consul_token_file: str | None, lock_timeout: float | None, allow_rollback: bool,
-         force: bool) -> int:
+         force: bool, drift: str | None) -> int:
     """Write the fields of a commit, merged over what Prometheus yields, to Consul KV.
 
     Exit 0 written or nothing to change, 1 error (nothing written), 3 refused to protect data.
@@ -145,9 +152,9 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
     from .usecases.sync import sync as run
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key,
-                         lock_timeout=lock_timeout)
+                         lock_timeout=lock_timeout, drift=drift)
     options = SyncOptions(repo=repo, key=s.key, servers=s.servers, rev=rev, dry_run=dry_run,
-                          lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force)
+                          lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force, drift=s.drift)
     report = run(options, _consul(consul_addr, consul_token_file))
     click.echo(render.sync_report(report))
     return 3 if report.outcome == "refused" else 0
@@ -179,8 +186,9 @@ class _PlanCommand(click.Command):
 @click.option("--rev", default="HEAD", show_default=True, help="Commit, branch or tag to plan.")
 @click.option("--worktree", is_flag=True, help="Plan the field files on disk (uncommitted edits included).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@_drift_option
 def plan(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, config_path: str | None,
-         consul_addr: str | None, consul_token_file: str | None, worktree: bool, fmt: str) -> int:
+         consul_addr: str | None, consul_token_file: str | None, worktree: bool, fmt: str, drift: str | None) -> int:
     """Show what sync would change in the live document, attribute by attribute.
 
     Exit 0 no changes, 2 changes, 1 error.
@@ -188,9 +196,9 @@ def plan(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, conf
     from .usecases import settings
     from .usecases.plan import plan as run
 
-    s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key)
+    s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
     result = run(repo=repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file), rev=rev,
-                 worktree=worktree)
+                 worktree=worktree, policy=s.drift)
     click.echo(render.plan(result, fmt))
     return 0 if result.diff.empty else 2
 
@@ -200,11 +208,17 @@ def plan(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, conf
 @click.option("--from-kv", "from_kv", is_flag=True, help="Read the live document from Consul KV (the default).")
 @click.option("--from-file", "from_file", type=click.Path(dir_okay=False, exists=True),
               help="Read the document from a JSON file (bare, or the old {data, meta} envelope).")
+@click.option("--prefer", type=click.Choice(["kv", "git"]),
+              help="For an attribute changed both by hand and in git: take the hand edit (kv) or keep git's value.")
+@click.option("--branch", help="Commit the result on this new branch (from HEAD) instead of writing files.")
 def import_(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: str | None,
-            consul_addr: str | None, consul_token_file: str | None, from_kv: bool, from_file: str | None) -> int:
-    """Write fields/<name>.yaml for every field of a live document, holding what people chose.
+            consul_addr: str | None, consul_token_file: str | None, from_kv: bool, from_file: str | None,
+            prefer: str | None, branch: str | None) -> int:
+    """Take the hand edits of the live document into fields/<name>.yaml, three-way.
 
-    Existing files keep their comments and key order. Nothing is written unless every file would be valid.
+    Only what was changed by hand since the commit the document names is written, over the files git holds now, so
+    later commits are never reverted. Existing files keep their comments and key order. Nothing is written unless
+    every file would be valid. Exit 0 done, 3 conflicts left out (see --prefer), 1 error.
     """
     from .usecases import settings
     from .usecases.imports import import_document
@@ -212,12 +226,13 @@ def import_(repo: str, prometheus: tuple[str, ...], key: str | None, config_path
     if from_kv and from_file:
         raise UsageError("--from-kv and --from-file exclude each other")
     if from_file:
-        result = import_document(repo=repo, from_file=from_file)
+        result = import_document(repo=repo, from_file=from_file, prefer=prefer, branch=branch)
     else:
         s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key)
-        result = import_document(repo=repo, key=s.key, kv=_consul(consul_addr, consul_token_file))
+        result = import_document(repo=repo, key=s.key, kv=_consul(consul_addr, consul_token_file), prefer=prefer,
+                                 branch=branch)
     click.echo(render.import_result(result))
-    return 0
+    return 3 if result.unresolved else 0
 
 
 @main.command()
@@ -236,18 +251,19 @@ def history(field: str, repo: str, rev: str, limit: int) -> int:
 @main.command()
 @_consul_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_drift_option
 def status(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: str | None, consul_addr: str | None,
-           consul_token_file: str | None, fmt: str) -> int:
+           consul_token_file: str | None, fmt: str, drift: str | None) -> int:
     """Which commit the live document came from, where it stands against HEAD, drift, and the last sync.
 
-    Judging drift needs Prometheus only when the live document was edited outside fieldsync.
+    Hand edits and conflicts need git only; under --drift refuse, judging drift needs Prometheus too.
     """
     from .usecases import settings
     from .usecases.status import status as run
 
-    s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key)
-    click.echo(render.status(run(repo=repo, key=s.key, servers=s.servers,
-                                 kv=_consul(consul_addr, consul_token_file)), fmt))
+    s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
+    click.echo(render.status(run(repo=repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file),
+                                 policy=s.drift), fmt))
     return 0
 
 

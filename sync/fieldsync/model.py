@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+DRIFT_POLICIES = ("keep", "refuse", "revert")
 FIELDS_DIR = "fields"
 FIELD_SUFFIX = ".yaml"
 MAX_FIELD_FILE_BYTES = 64 * 1024
@@ -44,6 +45,7 @@ class Config:
     key: str
     lock_timeout: float
     servers: tuple[ServerSpec, ...] = ()
+    drift: str = "keep"  # what sync does with hand edits of the live document: one of DRIFT_POLICIES
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,25 @@ class Diff:
         return sum(len(c.changes) for c in self.refreshed)
 
 
+@dataclass(frozen=True)
+class HandEdit:
+    """A chosen attribute the live document holds with another value than its base (what its commit produced)."""
+
+    field: str
+    attribute: str
+    base: Any
+    live: Any
+    git: Any = None  # what git holds now, for a conflict
+
+    def to_json(self) -> dict[str, Any]:
+        return {"field": self.field, "attribute": self.attribute, "base": self.base, "live": self.live,
+                **({"git": self.git} if self.git is not None else {})}
+
+    @property
+    def label(self) -> str:
+        return f"{self.field}.{self.attribute}"
+
+
 class Lineage(Enum):
     """Where the live document's commit stands against a commit of ours (the one synced, or HEAD)."""
 
@@ -222,11 +243,12 @@ class Plan:
     position: Position
     unchanged: bool  # same content as the live document: nothing to write
     rollback: str | None = None  # why writing would roll back, if it would
-    drift: str | None = None  # why writing would overwrite an edit made outside fieldsync, if it would
-
-    @property
-    def refusal(self) -> str | None:
-        return self.rollback or self.drift
+    drift: str | None = None  # why the drift policy refuses to write over hand edits, if it does
+    policy: str = "keep"
+    kept: tuple[HandEdit, ...] = ()  # hand edits the document keeps (policy keep), pending import into git
+    conflicts: tuple[HandEdit, ...] = ()  # hand edits git also changed, to another value
+    overwritten: tuple[HandEdit, ...] = ()  # hand edits the write replaces with git's values
+    base_unknown: str | None = None  # why hand edits could not be told, if they could not
 
 
 @dataclass(frozen=True)
@@ -252,14 +274,26 @@ class StatusReport:
     drift: str | None
     drift_unknown: str | None  # why drift could not be judged (the plan could not be built), if it could not
     last_run: dict[str, Any] | None
+    kept: tuple[HandEdit, ...] = ()
+    conflicts: tuple[HandEdit, ...] = ()
 
 
 @dataclass
 class ImportResult:
+    """What import took into field files: the hand edits, and the conflicts it left out (unless told a side)."""
+
     written: dict[str, str] = field(default_factory=dict)  # path -> new text
-    unchanged: list[str] = field(default_factory=list)
+    edits: tuple[HandEdit, ...] = ()  # hand edits git did not change: written
+    conflicts: tuple[HandEdit, ...] = ()  # also changed in git: written only with prefer "kv"
+    prefer: str | None = None
     ignored: dict[str, list[str]] = field(default_factory=dict)  # field -> keys ignored
     not_in_document: list[str] = field(default_factory=list)
+    branch: str | None = None
+    commit: str | None = None  # on the branch, when one was asked for
+
+    @property
+    def unresolved(self) -> bool:
+        return bool(self.conflicts) and self.prefer is None
 
 
 @dataclass(frozen=True)

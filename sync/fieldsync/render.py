@@ -9,6 +9,7 @@ from typing import Any
 
 from .model import (
     FieldCommit,
+    HandEdit,
     ImportResult,
     Lineage,
     Plan,
@@ -75,12 +76,35 @@ def _cell(value: Any) -> str:
     return "`" + value_text(value).replace("|", "\\|") + "`"
 
 
+def _edits(edits: tuple[HandEdit, ...], limit: int = 20) -> str:
+    shown = ", ".join(e.label for e in edits[:limit])
+    return shown + (" …" if len(edits) > limit else "")
+
+
+def hand_edit_lines(plan: Plan) -> list[str]:
+    """What the drift policy does with the live document's hand edits, one line each kind."""
+    lines = []
+    if plan.kept:
+        lines.append(f"{len(plan.kept)} hand edit(s) kept, pending import (`fieldsync import --from-kv`): "
+                     f"{_edits(plan.kept)}")
+    if plan.conflicts:
+        lines.append(f"{len(plan.conflicts)} hand edit(s) conflict with git: {_edits(plan.conflicts)}")
+    if plan.overwritten and plan.policy != "keep":
+        verb = "reverted to git's values (recorded in <key>.status)" if plan.policy == "revert" else "overwritten"
+        lines.append(f"{len(plan.overwritten)} hand edit(s) {verb}: {_edits(plan.overwritten)}")
+    if plan.base_unknown:
+        lines.append(f"hand edits cannot be told apart: {plan.base_unknown}")
+    return lines
+
+
 def _plan_warnings(plan: Plan) -> list[str]:
     notes = [f"{s.name} failed ({s.error}); fields only it had are carried over from the live document"
              for s in plan.inputs.statuses if not s.success]
-    if plan.drift:
+    if plan.drift and plan.policy == "refuse":
         notes.append("the live document was edited outside fieldsync (drift): sync refuses without --force; "
                      "`fieldsync import --from-kv` takes the edit into git")
+    elif plan.drift:
+        notes.append(f"sync refuses: {plan.drift}")
     if plan.rollback:
         notes.append(f"{plan.rollback}: sync refuses without --allow-rollback")
     return notes
@@ -106,7 +130,11 @@ def plan(result: Plan, fmt: str) -> str:
             "changed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()} for c in d.changed},
             "refreshed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()}
                           for c in d.refreshed},
-            "drift": bool(result.drift), "rollback": result.rollback, "warnings": _plan_warnings(result),
+            "drift": bool(result.drift), "drift_policy": result.policy, "rollback": result.rollback,
+            "hand_edits_kept": [e.to_json() for e in result.kept],
+            "conflicts": [e.to_json() for e in result.conflicts],
+            "hand_edits_overwritten": [e.to_json() for e in result.overwritten] if result.policy != "keep" else [],
+            "warnings": _plan_warnings(result),
         }, indent=2, ensure_ascii=False)
     if fmt == "markdown":
         lines = [f"### fieldsync plan for `{result.key}`", "",
@@ -118,6 +146,7 @@ def plan(result: Plan, fmt: str) -> str:
             lines += [f"| `{c.name}` | `{k}` | {_cell(a)} | {_cell(b)} |" for c in d.changed
                       for k, (a, b) in c.changes.items()]
             lines += [f"| `{n}` | *(removed)* | | |" for n in d.removed]
+        lines += ["", *hand_edit_lines(result)] if hand_edit_lines(result) else []
         lines += [f"> **Warning:** {w}" for w in _plan_warnings(result)]
         return "\n".join(lines)
     lines = [f"Plan for {result.key} at {git.commit[:12]} ({git.ref}); live document from {live}"]
@@ -126,6 +155,7 @@ def plan(result: Plan, fmt: str) -> str:
         lines.append(f"  ~ {c.name}")
         lines += [f"      {k}: {value_text(a)} -> {value_text(b)}" for k, (a, b) in c.changes.items()]
     lines += [f"  - {n}" for n in d.removed]
+    lines += hand_edit_lines(result)
     lines += [f"Warning: {w}" for w in _plan_warnings(result)]
     return "\n".join([*lines, _plan_summary(result)])
 
@@ -147,9 +177,10 @@ def sync_report(report: SyncReport) -> str:
     for label, names in (("added", d.added), ("changed", [c.name for c in d.changed]), ("removed", d.removed)):
         if names:
             lines.append(f"  {label + ':':<9}{', '.join(names[:20])}{' …' if len(names) > 20 else ''}")
+    lines += [f"edits    {line}" for line in hand_edit_lines(result)]
     if report.outcome == "refused":
         lines.append(f"result   refused: {report.reason}; nothing written")
-        if report.reason == result.drift:
+        if report.reason == result.drift and result.policy == "refuse":
             lines += ["It would overwrite this:", plan(result, "text"),
                       "Take the change into git with `fieldsync import --from-kv` and commit it, "
                       "or overwrite it with --force."]
@@ -183,7 +214,8 @@ def status(report: StatusReport, fmt: str) -> str:
             "key": report.key, "exists": report.exists, "built_from": where.live_commit, "branch": report.branch,
             "head": report.head, "position": where.lineage.value, "commits_behind": where.behind,
             "commits_ahead": where.ahead, "drift": report.drift, "drift_unknown": report.drift_unknown,
-            "last_sync": report.last_run,
+            "hand_edits_kept": [e.to_json() for e in report.kept],
+            "conflicts": [e.to_json() for e in report.conflicts], "last_sync": report.last_run,
         }, indent=2)
     if not report.exists:
         lines = [f"{report.key}: absent (run fieldsync sync)"]
@@ -193,6 +225,12 @@ def status(report: StatusReport, fmt: str) -> str:
         lines = [f"key        {report.key}",
                  f"built from {position(where)} ({report.branch})",
                  f"drift      {drift}"]
+        if report.kept:
+            lines.append(f"hand edits {len(report.kept)} kept, pending import (`fieldsync import --from-kv`): "
+                         f"{_edits(report.kept)}")
+        if report.conflicts:
+            lines.append(f"conflicts  {len(report.conflicts)} hand edit(s) also changed in git: "
+                         f"{_edits(report.conflicts)}")
     last = report.last_run
     if last:
         ok = sum(s["success"] for s in last["servers"])
@@ -204,13 +242,26 @@ def status(report: StatusReport, fmt: str) -> str:
 # --- import, history, scaffold ------------------------------------------------------------------------------------
 
 def import_result(result: ImportResult) -> str:
-    lines = [f"wrote      {path}" for path in sorted(result.written)]
+    verb = "changed" if result.branch else "wrote  "
+    lines = [f"{verb}    {path}" for path in sorted(result.written)]
     lines += [f"ignored    {name}: {', '.join(keys)} (not field attributes)" for name, keys in
               sorted(result.ignored.items())]
     lines += [f"kept       {name} (not in the document; delete it if the field is gone)"
               for name in result.not_in_document]
-    lines.append(f"{len(result.written)} file(s) written, {len(result.unchanged)} unchanged. "
-                 "Review with `git diff`, then commit; `fieldsync plan` should show no changes.")
+    for c in result.conflicts:
+        taken = {"kv": "took the hand edit", "git": "kept git's value"}.get(result.prefer or "", "left out")
+        lines.append(f"conflict   {c.label}: by hand {value_text(c.live)}, in git {value_text(c.git)} "
+                     f"(both changed since {value_text(c.base)}): {taken}")
+    lines.append(f"{len(result.edits)} hand edit(s) taken into {len(result.written)} file(s).")
+    if result.unresolved:
+        lines.append(f"{len(result.conflicts)} conflict(s) not written: choose with --prefer kv (the hand edit) or "
+                     "--prefer git (git's value).")
+    if result.branch and result.commit:
+        lines.append(f"Committed on branch {result.branch} ({result.commit[:12]}); push it and open a pull request.")
+    elif result.branch:
+        lines.append(f"Nothing to commit; branch {result.branch} was not created.")
+    else:
+        lines.append("Review with `git diff`, then commit; `fieldsync plan` should show no changes.")
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ def _server_defaults() -> dict[str, Any]:
 
 def default_config() -> Config:
     top = schemas.load("config")["properties"]
-    return Config(top["key"]["default"], top["lock_timeout"]["default"])
+    return Config(top["key"]["default"], top["lock_timeout"]["default"], drift=top["drift"]["default"])
 
 
 def is_url(arg: str) -> bool:
@@ -73,4 +73,5 @@ def parse_config(path: str, data: bytes) -> Config:
         servers.append(ServerSpec(**fields, username=auth.get("username"),
                                   password_file=os.path.join(base, auth["password_file"]) if auth else None))
     require_unique_names(tuple(servers), f"config {path}")
-    return Config(doc.get("key", defaults.key), doc.get("lock_timeout", defaults.lock_timeout), tuple(servers))
+    return Config(doc.get("key", defaults.key), doc.get("lock_timeout", defaults.lock_timeout), tuple(servers),
+                  doc.get("drift", defaults.drift))

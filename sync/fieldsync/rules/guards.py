@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from ..model import Diff, Document, Lineage, Position
+from collections.abc import Sequence
+
+from ..model import Diff, Document, HandEdit, Lineage, Position
 from . import document, schemas
 
 
@@ -54,6 +56,22 @@ def drift(live: Document | None, diff: Diff) -> str | None:
     if not edited_outside(live) or not overwrites(diff):
         return None
     return "the live document was changed outside fieldsync since fieldsync wrote it; syncing would overwrite it"
+
+
+def _listing(edits: Sequence[HandEdit], limit: int = 10) -> str:
+    shown = ", ".join(f"{e.label} (by hand {e.live!r}, in git {e.git!r})" for e in edits[:limit])
+    return shown + (f" and {len(edits) - limit} more" if len(edits) > limit else "")
+
+
+def hand_edits(policy: str, live: Document | None, diff: Diff, conflicts: Sequence[HandEdit]) -> str | None:
+    """The drift policy's verdict on hand edits: keep refuses only on a conflict (an attribute changed by hand and
+    in git, differently); refuse refuses to overwrite any; revert never refuses."""
+    if policy == "keep" and conflicts:
+        return (f"{len(conflicts)} hand edit(s) conflict with git: {_listing(conflicts)}; take one side into git with "
+                "`fieldsync import --from-kv --prefer kv|git`, or let git win with --force")
+    if policy == "refuse":
+        return drift(live, diff)
+    return None
 
 
 def contract(doc: Document) -> str | None:

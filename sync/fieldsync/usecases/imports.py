@@ -1,75 +1,96 @@
-"""import: turn a live fields document (the old system's included) into field files holding what people chose."""
+"""import: take the hand edits of a live document (the old system's included) into field files, three-way.
+
+Only hand edits are written (what the live document holds against what its own commit produced), on top of the files
+git holds now, so a commit merged after the live document was written is never reverted. A document with no
+fieldsync provenance (adoption) has the defaults as its base: every customization it holds is a hand edit.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from ..adapters import files
+from ..adapters import files, git
 from ..adapters.consul import ConsulKV
 from ..errors import FieldsyncError, UsageError
-from ..model import FIELD_SUFFIX, FIELDS_DIR, Document, ImportResult
-from ..rules import document, schemas, yamlload
-from ..rules.effective import baseline, chosen, effective, ignored
+from ..model import FIELD_SUFFIX, FIELDS_DIR, Document, HandEdit, ImportResult
+from ..rules import document, guards, threeway, yamlload
+from ..rules.effective import baseline, ignored
 from ..rules.fieldcheck import check_file, check_names
 from ..rules.fieldtext import field_text
+from .inputs import base_overrides
 
 
-def _new_text(path: str, existing: str | None, record: Mapping[str, Any]) -> str:
-    """A new file holds the attributes that differ from the baseline. An existing file keeps its comments, order and
-    the values that agree with the document; it changes only where the document differs from it."""
-    name = str(record["name"])
-    if existing is None:
-        return field_text(None, name, chosen(record))
-    try:
-        current = yamlload.load(existing) or {}
-    except yamlload.YamlError as e:
-        raise FieldsyncError(f"{path}:{e.line}:{e.column}: {e.message}; fix it before importing") from None
-    base = baseline(name)
-    wanted = {k: effective(record, k, base) for k in schemas.field_properties() if k != "name"}
-    updates = {k: v for k, v in wanted.items() if current.get(k, base.get(k)) != v}
-    if not updates:
-        return existing
-    remove = {k for k, v in updates.items() if v == base.get(k)}
-    return field_text(existing, name, {k: v for k, v in updates.items() if k not in remove}, remove)
+@dataclass(frozen=True)
+class _FieldFile:
+    path: str  # where it is written (work tree) or named (branch)
+    text: str | None  # None: no file yet
+    values: dict[str, Any]
 
 
-def plan_import(doc: Document, fields_dir: str) -> ImportResult:
-    """The field files that make sync reproduce `doc`'s choices; validated, not yet written."""
-    result = ImportResult()
+def _read_current(repository: Any, repo: str, on_branch: bool) -> dict[str, _FieldFile]:
+    """The field files git holds now: the work tree's, or HEAD's when the result goes on a branch."""
+    directory = os.path.join(repo, FIELDS_DIR)
+    if on_branch:
+        try:
+            entries = git.git_entries(repository, git.resolve_commit(repository, "HEAD"), [FIELDS_DIR])
+        except git.SourceError:  # HEAD has no fields/ yet
+            entries = []
+        texts = {os.path.basename(e.path): e.read() for e in entries if e.path.endswith(FIELD_SUFFIX)}
+    else:
+        texts = {f"{n}{FIELD_SUFFIX}": files.read_bytes(os.path.join(directory, f"{n}{FIELD_SUFFIX}"), "field file")
+                 for n in files.field_names(directory)}
+    current = {}
+    for filename, data in texts.items():
+        path = os.path.join(directory, filename)
+        try:
+            text = data.decode("utf-8")
+            values = yamlload.load(text) or {}
+        except UnicodeDecodeError:
+            raise FieldsyncError(f"{path}: not valid UTF-8; fix it before importing") from None
+        except yamlload.YamlError as e:
+            raise FieldsyncError(f"{path}:{e.line}:{e.column}: {e.message}; fix it before importing") from None
+        if not isinstance(values, dict):
+            raise FieldsyncError(f"{path}: not a mapping of attributes; fix it before importing")
+        current[filename[: -len(FIELD_SUFFIX)]] = _FieldFile(path, text, values)
+    return current
+
+
+def _records(doc: Document) -> list[dict[str, Any]]:
     records = [r for r in doc.get("fields") or [] if isinstance(r, dict)]
     names = [str(r.get("name", "")) for r in records]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates or "" in names:
         raise FieldsyncError(f"the document has records without a name or with the same name: {duplicates}")
-    checked = []
-    for record in records:
-        name = str(record["name"])
-        path = os.path.join(fields_dir, f"{name}{FIELD_SUFFIX}")
-        left_out = ignored(record)
-        if left_out:
-            result.ignored[name] = left_out
-        existing = files.read_text_if_exists(path)
-        text = _new_text(path, existing, record)
-        checked.append(check_file(path, text.encode("utf-8")))
-        if text == existing:
-            result.unchanged.append(path)
-        else:
-            result.written[path] = text
-    problems = sorted(p for r in checked for p in r.problems if p.is_error) + check_names(checked)
-    if problems:
-        raise FieldsyncError("the document cannot be imported as it is; nothing written:\n"
-                             + "\n".join(p.text() for p in problems)
-                             + "\nSave it with `consul kv get`, fix those records, and use --from-file.")
-    result.not_in_document = [f"{n}{FIELD_SUFFIX}" for n in files.field_names(fields_dir) if n not in set(names)]
-    return result
+    return records
 
 
-def import_document(*, repo: str, from_file: str | None = None, key: str | None = None,
-                    kv: ConsulKV | None = None) -> ImportResult:
-    """Write fields/<name>.yaml for every field of a document read from `from_file`, or from `key` in Consul.
-    Nothing is written unless every file would be valid."""
+def _new_texts(edits: list[HandEdit], current: dict[str, _FieldFile], fields_dir: str) -> dict[str, str]:
+    """{path: text} of every file the edits change: an edit to the default removes the key; comments, order and
+    everything else a file holds stay as they are."""
+    by_field: dict[str, list[HandEdit]] = defaultdict(list)
+    for edit in edits:
+        by_field[edit.field].append(edit)
+    texts = {}
+    for name, field_edits in sorted(by_field.items()):
+        existing = current.get(name)
+        path = existing.path if existing else os.path.join(fields_dir, f"{name}{FIELD_SUFFIX}")
+        base = baseline(name)
+        values = {e.attribute: e.live for e in field_edits if e.live != base.get(e.attribute)}
+        remove = {e.attribute for e in field_edits if e.live == base.get(e.attribute)}
+        text = field_text(existing.text if existing else None, name, values, remove)
+        if existing is None or text != existing.text:
+            texts[path] = text
+    return texts
+
+
+def import_document(*, repo: str, from_file: str | None = None, key: str | None = None, kv: ConsulKV | None = None,
+                    prefer: str | None = None, branch: str | None = None) -> ImportResult:
+    """Write the hand edits of a document read from `from_file`, or from `key` in Consul, into fields/ (or commit
+    them on a new `branch`). Nothing is written unless every resulting file is valid. Conflicts are left out unless
+    `prefer` is "kv" (the hand edit wins) or "git" (git's value stays)."""
     if from_file:
         doc = document.decode(files.read_bytes(from_file, "document"), from_file)
     elif kv is not None and key is not None:
@@ -79,7 +100,46 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     else:
         raise UsageError("nothing to import from: give a document file or a Consul key")
     assert doc is not None
-    result = plan_import(doc, os.path.join(repo, FIELDS_DIR))
-    for path, text in result.written.items():
+    records = _records(doc)
+    repository = git.open_repo(repo)
+    if branch and repository.head_is_unborn:
+        raise UsageError(f"{repo}: the repository has no commit yet to branch from; commit something first")
+    head = "" if repository.head_is_unborn else str(git.resolve_commit(repository, "HEAD").id)
+    live_commit = document.built_from(doc)
+    counts = git.ahead_behind(repository, head, live_commit) if live_commit and head else None
+    where = guards.position(doc, head, counts)
+    base = base_overrides(repository, where)
+    if base is None:
+        raise FieldsyncError(f"{guards.rollback(where)}; nothing imported")
+
+    fields_dir = os.path.join(repo, FIELDS_DIR)
+    current = _read_current(repository, repo, branch is not None)
+    git_now = {name: f.values for name, f in current.items()}
+    kept, conflicts = threeway.reconcile(threeway.hand_edits(records, base), base, git_now)
+    texts = _new_texts(kept + (conflicts if prefer == "kv" else []), current, fields_dir)
+
+    checked = {path: check_file(path, f.text.encode("utf-8")) for f in current.values() if f.text
+               for path in [f.path]}
+    checked.update({path: check_file(path, text.encode("utf-8")) for path, text in texts.items()})
+    problems = sorted(p for path in texts for p in checked[path].problems if p.is_error)
+    problems += check_names(list(checked.values()))
+    if problems:
+        raise FieldsyncError("the document cannot be imported as it is; nothing written:\n"
+                             + "\n".join(p.text() for p in problems)
+                             + "\nSave it with `consul kv get`, fix those records, and use --from-file.")
+
+    known = {str(r["name"]) for r in records}
+    result = ImportResult(
+        written=texts, edits=tuple(kept), conflicts=tuple(conflicts), prefer=prefer,
+        ignored={str(r["name"]): ignored(r) for r in records if ignored(r)},
+        not_in_document=[os.path.basename(f.path) for name, f in sorted(current.items()) if name not in known])
+    if branch:
+        if texts:
+            result.commit = git.commit_files_on_branch(
+                repository, branch, FIELDS_DIR, {os.path.basename(p): t.encode("utf-8") for p, t in texts.items()},
+                f"Import {len(kept)} hand edit(s) from {key or from_file}")
+            result.branch = branch
+        return result
+    for path, text in texts.items():
         files.write_atomically(path, text)
     return result

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..adapters import files, git
 from ..errors import FieldsyncError
-from ..model import FIELDS_DIR, Entry, Inputs, ServerSpec
+from ..model import FIELDS_DIR, Entry, Inputs, Lineage, Position, ServerSpec
 from ..rules.config import NO_SERVERS
 from .extract import Fetch, extract_all
 from .validate import check_entries
@@ -26,12 +27,9 @@ def fields_at(entries: list[Entry], where: str) -> dict[str, dict[str, Any]]:
     return {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
 
 
-def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch,
-           worktree: bool = False) -> tuple[Any, Inputs]:
-    """(the repository, the inputs): the fields at `rev` (validated: any problem stops here, before Consul) and
-    what every server yields. With `worktree`, the fields are the files on disk, standing on `rev`."""
-    if not servers:
-        raise FieldsyncError(NO_SERVERS)
+def read_fields(repo_path: str, rev: str, worktree: bool = False) -> tuple[Any, Inputs]:
+    """(the repository, the inputs without extraction): the fields at `rev`, validated (any error stops here,
+    before Consul). With `worktree`, the fields are the files on disk, standing on `rev`."""
     repo = git.open_repo(repo_path)
     commit = git.resolve_commit(repo, rev)
     if worktree:
@@ -39,7 +37,32 @@ def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch
         overrides = fields_at(files.worktree_entries([directory]), "the work tree")
     else:
         overrides = fields_at(git.git_entries(repo, commit, [FIELDS_DIR]), str(commit.id)[:12])
-    return repo, Inputs(git.git_info(repo, commit, rev), overrides, extract_all(servers, fetch))
+    return repo, Inputs(git.git_info(repo, commit, rev), overrides, [])
+
+
+def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch,
+           worktree: bool = False) -> tuple[Any, Inputs]:
+    """(the repository, the inputs): the fields at `rev` and what every server yields."""
+    if not servers:
+        raise FieldsyncError(NO_SERVERS)
+    repo, inputs = read_fields(repo_path, rev, worktree)
+    return repo, replace(inputs, statuses=extract_all(servers, fetch))
+
+
+def base_overrides(repo: Any, where: Position) -> dict[str, dict[str, Any]] | None:
+    """The field files at the commit the live document names: the base of hand edits. Empty (the defaults) for a
+    document with no fieldsync provenance; None when this clone lacks that commit."""
+    if where.lineage in (Lineage.ABSENT, Lineage.FOREIGN):
+        return {}
+    if where.lineage is Lineage.UNKNOWN or not where.live_commit:
+        return None
+    commit = git.resolve_commit(repo, where.live_commit)
+    try:
+        entries = git.git_entries(repo, commit, [FIELDS_DIR])
+    except git.SourceError:  # that commit had no fields/ yet
+        return {}
+    _, results = check_entries(entries)
+    return {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
 
 
 def require_answers(inputs: Inputs) -> None:

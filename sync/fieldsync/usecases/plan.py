@@ -9,33 +9,40 @@ from typing import Any
 from ..adapters import git
 from ..adapters.consul import ConsulKV
 from ..model import Inputs, Plan, ServerSpec
-from ..rules import document, guards
+from ..rules import document, guards, threeway
 from ..rules.diff import diff_fields
 from .extract import Fetch, fetch
-from .inputs import gather, require_answers
+from .inputs import base_overrides, gather, require_answers
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str) -> Plan:
-    """Read the live document and judge what writing the inputs over it would do."""
+def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy: str = "keep") -> Plan:
+    """Read the live document and judge what writing the inputs over it would do under the drift `policy`."""
     raw, index = kv.read(key)
     live = document.decode(raw, key)
-    doc = document.build_document(inputs.overrides, inputs.statuses, live, inputs.git, now)
-    diff = diff_fields((live or {}).get("fields") or [], doc["fields"])
     live_commit = document.built_from(live)
     counts = git.ahead_behind(repo, inputs.git.commit, live_commit) if live_commit else None
     where = guards.position(live, inputs.git.commit, counts)
+    base = base_overrides(repo, where)
+    edits = threeway.hand_edits((live or {}).get("fields") or [], base) if base is not None else []
+    kept, conflicts = threeway.reconcile(edits, base or {}, inputs.overrides)
+    overrides = threeway.with_edits(inputs.overrides, kept) if policy == "keep" else inputs.overrides
+    doc = document.build_document(overrides, inputs.statuses, live, inputs.git, now)
+    diff = diff_fields((live or {}).get("fields") or [], doc["fields"])
     return Plan(key, inputs, live, index, doc, diff, where,
                 unchanged=document.content(live) == document.content(doc),
-                rollback=guards.rollback(where), drift=guards.drift(live, diff))
+                rollback=guards.rollback(where), drift=guards.hand_edits(policy, live, diff, conflicts),
+                policy=policy, kept=tuple(kept) if policy == "keep" else (), conflicts=tuple(conflicts),
+                overwritten=tuple(conflicts) if policy == "keep" else tuple(edits),
+                base_unknown=None if base is not None else guards.rollback(where))
 
 
 def plan(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, rev: str = "HEAD",
-         worktree: bool = False, fetch: Fetch = fetch) -> Plan:
+         worktree: bool = False, policy: str = "keep", fetch: Fetch = fetch) -> Plan:
     """What `sync --rev REV` would change (with `worktree`, what it would change were the files on disk committed)."""
     repository, inputs = gather(repo, rev, servers, fetch, worktree)
     require_answers(inputs)
-    return prepare(repository, inputs, kv, key, utc_now())
+    return prepare(repository, inputs, kv, key, utc_now(), policy)

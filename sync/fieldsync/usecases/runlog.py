@@ -26,10 +26,14 @@ def entry(outcome: str, error: str | None, inputs: Inputs, report: SyncReport | 
                     for s in inputs.statuses],
     }
     if report is not None:
-        d = report.plan.diff
-        run.update(fields={"total": report.plan.doc["total_fields"], "added": d.added,
+        plan, d = report.plan, report.plan.diff
+        run.update(fields={"total": plan.doc["total_fields"], "added": d.added,
                            "changed": [c.name for c in d.changed], "removed": d.removed},
-                   modify_index=[report.plan.index, report.index_after], attempts=report.attempts)
+                   modify_index=[plan.index, report.index_after], attempts=report.attempts, drift_policy=plan.policy,
+                   hand_edits_kept=[e.to_json() for e in plan.kept],
+                   conflicts=[e.to_json() for e in plan.conflicts])
+        if report.outcome == "written" and plan.overwritten:  # so that what git overwrote can be recovered
+            run["hand_edits_overwritten"] = [e.to_json() for e in plan.overwritten]
     return run
 
 

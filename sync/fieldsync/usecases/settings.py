@@ -26,6 +26,7 @@ class Settings:
     key: str
     servers: tuple[ServerSpec, ...]
     lock_timeout: float
+    drift: str
 
 
 def load_config(path: str | None, repo: str) -> Config:
@@ -48,11 +49,12 @@ def servers_from_args(args: Sequence[str]) -> tuple[ServerSpec, ...]:
 
 
 def resolve(*, repo: str, config_path: str | None = None, prometheus: Sequence[str] = (), key: str | None = None,
-            lock_timeout: float | None = None) -> Settings:
-    """Flags win over the config file: --prometheus replaces its server list, --key its key."""
+            lock_timeout: float | None = None, drift: str | None = None) -> Settings:
+    """Flags win over the config file: --prometheus replaces its server list, --key its key, --drift its policy."""
     config = load_config(config_path, repo)
     servers = servers_from_args(prometheus) if prometheus else config.servers
-    return Settings(repo, key or config.key, servers, config.lock_timeout if lock_timeout is None else lock_timeout)
+    return Settings(repo, key or config.key, servers, config.lock_timeout if lock_timeout is None else lock_timeout,
+                    drift or config.drift)
 
 
 def require_servers(servers: Sequence[ServerSpec]) -> None:

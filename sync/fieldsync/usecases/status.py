@@ -1,8 +1,9 @@
-"""status: which commit the live document came from, where it stands against HEAD, drift, and the last run."""
+"""status: which commit the live document came from, where it stands against HEAD, hand edits, and the last run."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..adapters import git
 from ..adapters.consul import ConsulKV
@@ -10,25 +11,31 @@ from ..errors import FieldsyncError
 from ..model import ServerSpec, StatusReport
 from ..rules import document, guards
 from . import runlog
-from .extract import Fetch, fetch
-from .inputs import gather
+from .extract import Fetch, extract_all, fetch
+from .inputs import read_fields
 from .plan import prepare, utc_now
 
 
-def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, fetch: Fetch = fetch) -> StatusReport:
-    """The verdicts `sync` at HEAD would reach. Drift needs the plan (and so Prometheus) only when the live
-    document was edited outside fieldsync; when the plan cannot be built, drift is reported as unknown."""
+def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, policy: str = "keep",
+           fetch: Fetch = fetch) -> StatusReport:
+    """The verdicts `sync` at HEAD would reach, from the same plan. Hand edits and conflicts need git only; under
+    the refuse policy, judging whether a write would overwrite an edit needs what Prometheus yields too."""
     repository = git.open_repo(repo)
     head = str(git.resolve_commit(repository, "HEAD").id)
     live = document.decode(kv.read(key)[0], key)
     live_commit = document.built_from(live)
-    where = guards.position(live, head, git.ahead_behind(repository, head, live_commit) if live_commit else None)
-    drift, unknown = None, None
-    if guards.edited_outside(live):
-        try:
-            repository, inputs = gather(repo, "HEAD", servers, fetch)
-            drift = prepare(repository, inputs, kv, key, utc_now()).drift
-        except FieldsyncError as e:
-            unknown = str(e)
     last = (runlog.read(kv, key) or {}).get("last")
-    return StatusReport(key, live is not None, git.head_branch(repository), head, where, drift, unknown, last)
+    branch = git.head_branch(repository)
+    try:
+        repository, inputs = read_fields(repo, "HEAD")
+        statuses = extract_all(servers, fetch) if servers else []
+        plan = prepare(repository, replace(inputs, statuses=statuses), kv, key, utc_now(), policy)
+    except FieldsyncError as e:
+        counts = git.ahead_behind(repository, head, live_commit) if live_commit else None
+        where = guards.position(live, head, counts)
+        return StatusReport(key, live is not None, branch, head, where, None, str(e), last)
+    unknown = None
+    if policy == "refuse" and guards.edited_outside(live) and not any(s.success for s in statuses):
+        unknown = "no Prometheus server answered (or none was given), so what sync would overwrite is not known"
+    return StatusReport(key, live is not None, branch, head, plan.position, None if unknown else plan.drift,
+                        unknown, last, plan.kept, plan.conflicts)

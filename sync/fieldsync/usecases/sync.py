@@ -29,7 +29,8 @@ class SyncOptions:
     dry_run: bool = False
     lock_timeout: float = 60.0
     allow_rollback: bool = False  # write REV even over a document built from a newer commit
-    force: bool = False  # overwrite an edit made outside fieldsync
+    force: bool = False  # write over hand edits the drift policy refuses to overwrite (git wins)
+    drift: str = "keep"  # the drift policy: keep | refuse | revert
 
 
 def _refusal(plan: Plan, options: SyncOptions) -> str | None:
@@ -68,14 +69,14 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch,
     repo, inputs = gather(options.repo, options.rev, options.servers, fetch)
     if options.dry_run:
         require_answers(inputs)
-        report = _attempt(prepare(repo, inputs, kv, options.key, now()), options, kv)
+        report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift), options, kv)
         assert report is not None  # a dry run writes nothing, so it never meets a conflict
         return report
     try:
         require_answers(inputs)
         with kv.lock(f"{options.key}.lock", options.lock_timeout):
             for number in range(1, CAS_ATTEMPTS + 1):
-                report = _attempt(prepare(repo, inputs, kv, options.key, now()), options, kv)
+                report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift), options, kv)
                 if report is not None:
                     report = replace(report, attempts=number)
                     runlog.record(kv, options.key, runlog.entry(report.outcome, report.reason, inputs, report, now()))

@@ -1,0 +1,174 @@
+"""Hand edits in KV and commits in git flow together: neither is lost, and a conflict is named, never guessed."""
+
+from __future__ import annotations
+
+import json
+
+import pygit2
+from support.commands import cli, run_sync
+from support.kv import client, hand_edit, live, records
+
+from fieldsync.adapters.consul import ConsulKV, ConsulSettings
+from fieldsync.rules.config import server_from_arg
+from fieldsync.usecases.sync import SyncOptions, sync
+
+
+def _set(repo, name: str, **values: str) -> str:  # noqa: ANN001 - a support.gitrepo.GitRepo
+    lines = [f"name: {name}", *(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in values.items())]
+    repo.write(f"fields/{name}.yaml", "\n".join(lines) + "\n")
+    return repo.commit(f"change {name}")
+
+
+def test_import_takes_the_hand_edit_and_leaves_a_later_commit(consul, start_prometheus, example_config,
+                                                              field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "threeway/import"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    hand_edit(consul, key, "company", display_name="Empresa (UI)")
+    _set(field_repo, "site", display_name="Site From Git")  # merged after the live document was written
+
+    code, output = cli(consul, "import", "--from-kv", *args)
+    assert code == 0 and "1 hand edit(s) taken into 1 file(s)" in output, output
+    assert "display_name: Empresa (UI)" in (field_repo.path / "fields/company.yaml").read_text()
+    assert "Site From Git" in (field_repo.path / "fields/site.yaml").read_text()
+    field_repo.commit("take the UI edit")
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    synced = records(consul, key)
+    assert synced["company"]["display_name"] == "Empresa (UI)" and synced["site"]["display_name"] == "Site From Git"
+    code, output = cli(consul, "plan", *args)
+    assert code == 0 and "hand edit" not in output, output
+
+
+def test_sync_keeps_a_hand_edit_and_writes_a_git_change(consul, start_prometheus, example_config,
+                                                        field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "threeway/keep"
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    hand_edit(consul, key, "company", display_name="Empresa (UI)")
+    _set(field_repo, "site", display_name="Site From Git")
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 0 and "1 hand edit(s) kept, pending import" in output, output
+    synced = records(consul, key)
+    assert synced["company"]["display_name"] == "Empresa (UI)" and synced["site"]["display_name"] == "Site From Git"
+    run = live(consul, f"{key}.status")[0]["last"]
+    assert [(e["field"], e["live"]) for e in run["hand_edits_kept"]] == [("company", "Empresa (UI)")]
+    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
+    assert "hand edits 1 kept, pending import" in output and "up to date" in output, output
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[1].count("unchanged") == 1  # stable
+
+
+def test_a_conflict_refuses_writes_nothing_and_is_resolved_on_purpose(consul, start_prometheus, example_config,
+                                                                      field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "threeway/conflict"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    hand_edit(consul, key, "company", display_name="By Hand")
+    hand_edit(consul, key, "vendor", display_name="Vendor By Hand")
+    _set(field_repo, "company", display_name="By Git")
+    _, index = live(consul, key)
+
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 3 and "1 hand edit(s) conflict with git: company.display_name" in output, output
+    assert live(consul, key)[1] == index
+    code, output = cli(consul, "status", *args)
+    assert "conflicts  1 hand edit(s) also changed in git: company.display_name" in output, output
+
+    before = (field_repo.path / "fields/company.yaml").read_text()
+    code, output = cli(consul, "import", "--from-kv", *args)
+    assert code == 3 and 'conflict   company.display_name: by hand "By Hand", in git "By Git"' in output, output
+    assert (field_repo.path / "fields/company.yaml").read_text() == before  # left out
+    assert "Vendor By Hand" in (field_repo.path / "fields/vendor.yaml").read_text()  # the other edit is taken
+    code, output = cli(consul, "import", "--from-kv", *args, "--prefer", "kv")
+    assert code == 0 and "By Hand" in (field_repo.path / "fields/company.yaml").read_text(), output
+
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--force",))
+    assert code == 0 and records(consul, key)["company"]["display_name"] == "By Git", output
+    assert records(consul, key)["vendor"]["display_name"] == "Vendor By Hand"
+
+
+def test_revert_lets_git_win_and_records_what_it_overwrote(consul, start_prometheus, example_config,
+                                                           field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "threeway/revert"
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    hand_edit(consul, key, "company", display_name="By Hand", required=False)
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "revert"))
+    assert code == 0 and "2 hand edit(s) reverted to git's values" in output, output
+    assert records(consul, key)["company"]["display_name"] == "Company"
+    run = live(consul, f"{key}.status")[0]["last"]
+    assert {(e["attribute"], e["live"]) for e in run["hand_edits_overwritten"]} == {
+        ("display_name", "By Hand"), ("required", False)}
+
+
+def test_import_on_a_branch_leaves_the_work_tree_alone(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "threeway/branch"
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    hand_edit(consul, key, "company", display_name="By Hand")
+    before = (field_repo.path / "fields/company.yaml").read_text()
+    code, output = cli(consul, "import", "--from-kv", "--repo", str(field_repo.path), "--key", key,
+                       "--branch", "hand-edits/1")
+    assert code == 0 and "Committed on branch hand-edits/1" in output, output
+    assert (field_repo.path / "fields/company.yaml").read_text() == before
+    branch = field_repo.repo.lookup_branch("hand-edits/1").peel(pygit2.Commit)
+    assert "display_name: By Hand" in branch.tree["fields/company.yaml"].data.decode()
+
+
+class _UiInsideTheWindow(ConsulKV):
+    """A real client; on its first read of the key, the old UI does its read-modify-write (no check-and-set), as
+    its PATCH does, between sync's read and sync's check-and-set."""
+
+    def __init__(self, settings: ConsulSettings, key: str, field: str, text: str) -> None:
+        super().__init__(settings)
+        self.pending = (key, field, text)
+
+    def read(self, key: str) -> tuple[bytes | None, int]:
+        value, index = super().read(key)
+        if self.pending and key == self.pending[0]:
+            _, field, text = self.pending
+            self.pending = None
+            doc = json.loads(value or b"{}")
+            for record in doc["fields"]:
+                if record["name"] == field:
+                    record["description"] = text
+            self.client.kv.put(key, json.dumps(doc))
+        return value, index
+
+
+def test_seed_race_from_the_old_ui_loses_nothing(consul, start_prometheus, example_config, field_repo) -> None:
+    """20 rounds: each merges a commit and makes a hand edit, alternately the old UI writing its cached copy back
+    over a newer document, and the old UI's read-modify-write inside sync's read -> check-and-set window."""
+    prom = start_prometheus(example_config)
+    key = "threeway/race"
+    names = sorted(p.stem for p in (field_repo.path / "fields").glob("*.yaml") if p.stem != "site")
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    edits: dict[str, str] = {}
+    settings = ConsulSettings.resolve({"CONSUL_HTTP_ADDR": consul.http_addr})
+    for round_ in range(20):
+        field, text = names[round_ % len(names)], f"hand edit {round_}"
+        _set(field_repo, "site", display_name=f"Site {round_}")
+        if round_ % 2 == 0:
+            cached, _ = live(consul, key)  # the UI's cached copy, read before this commit's sync
+            assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+            for record in cached["fields"]:
+                if record["name"] == field:
+                    record["description"] = text
+            client(consul).kv.put(key, json.dumps(cached))  # written back over the newer document
+            assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+        else:
+            kv = _UiInsideTheWindow(settings, key, field, text)
+            options = SyncOptions(repo=str(field_repo.path), key=key, servers=(server_from_arg(prom.url),))
+            report = sync(options, kv)
+            assert report.outcome == "written" and report.attempts == 2
+        edits[field] = text
+        synced = records(consul, key)
+        assert {f: synced[f]["description"] for f in edits} == edits, round_  # 0 hand edits lost
+        assert synced["site"]["display_name"] == f"Site {round_}", round_  # 0 merged commits reverted
+
+    code, output = cli(consul, "import", "--from-kv", "--repo", str(field_repo.path), "--key", key)
+    assert code == 0, output
+    for field, text in edits.items():
+        assert text in (field_repo.path / f"fields/{field}.yaml").read_text()
+    assert "Site 19" in (field_repo.path / "fields/site.yaml").read_text()
