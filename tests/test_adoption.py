@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pygit2
 import pytest
 from support.commands import cli, run_sync
+from support.gitrepo import GitRepo
 from support.kv import client, records
 from support.legacy import legacy_document, legacy_envelope, legacy_records
 
@@ -17,22 +19,24 @@ SHAPES = {"bare": legacy_document, "envelope": legacy_envelope}
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_a_legacy_document_is_adopted_without_force(shape: str, consul, start_prometheus, example_config,
-                                                    git_repo) -> None:
+                                                    tmp_path) -> None:
     prom = start_prometheus(example_config)
     key = f"adopt/{shape}"
     client(consul).kv.put(key, json.dumps(SHAPES[shape](), ensure_ascii=False).encode())
-    git_repo.write("README.md", "fields of the monitoring platform\n")
-    git_repo.commit("start")
-    args = ("--repo", str(git_repo.path), "--key", key, "--prometheus", prom.url)
+    repo = tmp_path / "fields-repo"
+    code, output = cli(consul, "init", str(repo), "--prometheus", prom.url, "--key", key)
+    assert code == 0 and "initialized" in output, output
+    git = GitRepo.open(repo)
+    args = ("--repo", str(repo))  # key and servers come from the fieldsync.yaml init wrote
 
     code, output = cli(consul, "import", "--from-kv", *args)
     assert code == 0 and "taken into 22 file(s)" in output, output
-    code, output = cli(consul, "validate", "--no-cache", "--repo", str(git_repo.path))
+    code, output = cli(consul, "validate", "--no-cache", *args)
     assert code == 0 and "warning: field_type select without options" in output, output
     code, output = cli(consul, "plan", "--worktree", *args)
     assert code == 0 and "No changes" in output, output
-    git_repo.commit("import fields from Consul KV")
-    code, output = run_sync(consul, git_repo.path, prom.url, key=key)
+    git.commit("import fields from Consul KV")
+    code, output = cli(consul, "sync", *args)
     assert code == 0 and "written" in output, output
 
     synced = records(consul, key)
@@ -42,6 +46,28 @@ def test_a_legacy_document_is_adopted_without_force(shape: str, consul, start_pr
         for attribute in attributes:
             assert synced[old["name"]][attribute] == effective(old, attribute, base), (old["name"], attribute)
     assert cli(consul, "plan", *args)[0] == 0
+
+
+def test_init_makes_a_repository_to_adopt_in(tmp_path, example_config) -> None:
+    prometheus_yml = tmp_path / "prometheus.yml"
+    prometheus_yml.write_text(example_config)
+    repo = tmp_path / "new"
+    code, output = cli(None, "init", str(repo), "--prometheus", str(prometheus_yml), "--prometheus",
+                       "http://prometheus.internal:9090", "--key", "platform/fields")
+    assert code == 0, output
+    git = GitRepo.open(repo)
+    head = git.repo.head
+    assert head.name == "refs/heads/main"
+    committed = {e.name for e in head.peel(pygit2.Commit).tree}
+    assert committed == {"fieldsync.yaml", "schema", "fields", ".github", ".pre-commit-config.yaml"}
+    assert (repo / "schema/field.schema.json").exists() and list((repo / "fields").iterdir()) == [
+        repo / "fields/.gitkeep"]
+    config = (repo / "fieldsync.yaml").read_text()
+    assert "key: \"platform/fields\"" in config and "drift: keep" in config
+    assert "hostname: \"prometheus.internal\"" in config
+    assert cli(None, "validate", "--no-cache", "--repo", str(repo)) == (0, "0 field file(s) valid\n")
+    code, output = cli(None, "init", str(repo))
+    assert code == 2 and "not empty" in output
 
 
 def test_what_the_old_ui_showed_is_kept(tmp_path, git_repo) -> None:

@@ -118,6 +118,20 @@ def validate(paths: tuple[str, ...], rev: str | None, repo: str, fmt: str, cache
 
 
 @main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@_prometheus_option
+@click.option("--key", help="Consul KV key [default: skills/eye/metadata/fields].")
+def init(directory: str, prometheus: tuple[str, ...], key: str | None) -> int:
+    """Start a new repository to adopt fieldsync in: DIRECTORY becomes a git repository (branch main) whose first
+    commit holds fieldsync.yaml, schema/, an empty fields/, the workflows and a pre-commit config."""
+    from .usecases.init import init as run
+
+    commit = run(directory=directory, prometheus=prometheus, key=key)
+    click.echo(render.initialized(directory, commit))
+    return 0
+
+
+@main.command()
 @_prometheus_option
 @_config_option
 @click.option("--repo", default=".", show_default=True, help="Where to look for fieldsync.yaml.")

@@ -290,3 +290,15 @@ def scaffold_result(result: ScaffoldResult) -> str:
     else:
         lines += [f"wrote {path}" for path in result.files]
     return "\n".join(lines)
+
+
+def initialized(directory: str, commit: str) -> str:
+    return "\n".join([
+        f"initialized {directory} (branch main, commit {commit[:12]})",
+        "next, with CONSUL_HTTP_ADDR (and a token that can read the key) set:",
+        f"  cd {directory}",
+        "  fieldsync import --from-kv      # the live document's customizations into fields/",
+        "  fieldsync plan --worktree       # expect \"No changes\"",
+        "  git add -A && git commit -m 'Import fields from Consul KV'",
+        "  fieldsync sync",
+    ])

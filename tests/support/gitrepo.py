@@ -10,10 +10,15 @@ import pygit2
 class GitRepo:
     """A work tree with helpers to write files and commit them."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, repo: pygit2.Repository | None = None) -> None:
         self.path = path
-        self.repo = pygit2.init_repository(str(path), initial_head="main")
+        self.repo = repo or pygit2.init_repository(str(path), initial_head="main")
         self.signature = pygit2.Signature("Test Person", "test@example.org")
+
+    @classmethod
+    def open(cls, path: Path) -> GitRepo:
+        """An existing repository (one `fieldsync init` made, say)."""
+        return cls(path, pygit2.Repository(str(path)))
 
     def write(self, relpath: str, text: str | bytes) -> Path:
         target = self.path / relpath

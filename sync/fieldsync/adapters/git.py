@@ -124,6 +124,28 @@ def author_line(commit: pygit2.Commit) -> tuple[str, str]:
     return f"{commit.author.name} <{commit.author.email}>", when
 
 
+def init_with_commit(directory: str, files: dict[str, bytes], message: str) -> str:
+    """A new repository in `directory` (branch main) whose first commit holds `files` ({relative path: content}),
+    written to the work tree too."""
+    import os
+
+    import pygit2
+
+    repo = pygit2.init_repository(directory, initial_head="main")
+    for relpath, data in files.items():
+        target = os.path.join(directory, relpath)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as f:
+            f.write(data)
+    repo.index.add_all()
+    repo.index.write()
+    try:
+        signature = repo.default_signature
+    except (KeyError, pygit2.GitError):
+        signature = pygit2.Signature("fieldsync", "fieldsync@localhost")
+    return str(repo.create_commit("HEAD", signature, signature, message, repo.index.write_tree(), []))
+
+
 def commit_files_on_branch(repo: pygit2.Repository, branch: str, directory: str, files: dict[str, bytes],
                            message: str) -> str:
     """Commit `files` ({name: content}) into `directory` on a new branch from HEAD, through git objects only: the

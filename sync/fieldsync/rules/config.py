@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,6 +56,22 @@ def require_unique_names(servers: tuple[ServerSpec, ...], where: str) -> None:
     names = [s.name for s in servers]
     if len(set(names)) != len(names):
         raise FieldsyncError(f"{where}: Prometheus server names must be unique: {names}")
+
+
+def config_text(key: str, servers: Sequence[ServerSpec], drift: str) -> str:
+    """A fieldsync.yaml for `fieldsync init`, with the editor's schema modeline and a note per setting."""
+    lines = ["# yaml-language-server: $schema=schema/config.schema.json",
+             "# fieldsync configuration. Flags (--key, --prometheus, --drift) and CONSUL_* variables override it.",
+             f"key: {json.dumps(key)}",
+             "lock_timeout: 60",
+             "# keep: sync keeps hand edits git did not change (pending `fieldsync import --from-kv`), refusing on a",
+             "# conflict; refuse: sync refuses to overwrite any; revert: git wins, overwritten values are recorded.",
+             f"drift: {drift}",
+             "prometheus:" if servers else "prometheus: []  # add servers: - {name: prom-a, url: 'http://...:9090'}"]
+    for s in servers:
+        where = f"url: {json.dumps(s.url)}" if s.url else f"file: {json.dumps(s.file)}"
+        lines.append(f"  - {{name: {json.dumps(s.name)}, {where}, hostname: {json.dumps(s.hostname)}}}")
+    return "\n".join(lines) + "\n"
 
 
 def parse_config(path: str, data: bytes) -> Config:

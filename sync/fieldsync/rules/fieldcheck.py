@@ -12,6 +12,9 @@ from . import schemas, yamlload
 _NAME_LINE = re.compile(r"^name\s*:", re.M)
 
 
+PLACEHOLDER = ".gitkeep"  # keeps an empty fields/ in git; the one name there that is not a field file
+
+
 def layout_problem(path: str, kind: str) -> Problem | None:
     """A problem for an entry of the fields directory that is not a plain `<name>.yaml` file."""
     base = posixpath.basename(path)

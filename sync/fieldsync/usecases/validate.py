@@ -10,7 +10,7 @@ from ..adapters import files, git
 from ..adapters.cache import ResultCache, default_dir
 from ..model import FIELDS_DIR, Entry, FileResult, Problem, Validation
 from ..rules import schemas
-from ..rules.fieldcheck import check_file, check_names, layout_problem
+from ..rules.fieldcheck import PLACEHOLDER, check_file, check_names, layout_problem
 
 
 def check_entries(entries: list[Entry], cache: ResultCache | None = None) -> tuple[list[Problem], list[FileResult]]:
@@ -18,6 +18,8 @@ def check_entries(entries: list[Entry], cache: ResultCache | None = None) -> tup
     problems: list[Problem] = []
     results: list[FileResult] = []
     for entry in entries:
+        if os.path.basename(entry.path) == PLACEHOLDER:
+            continue
         misplaced = layout_problem(entry.path, entry.kind)
         if misplaced:
             problems.append(misplaced)
@@ -48,4 +50,4 @@ def validate(*, repo: str, paths: Sequence[str] = (), rev: str | None = None, ca
         repository = git.open_repo(repo)
         entries = git.git_entries(repository, git.resolve_commit(repository, rev), list(paths) or [FIELDS_DIR])
     problems, _ = check_entries(entries, cache)
-    return Validation(problems, len(entries))
+    return Validation(problems, sum(os.path.basename(e.path) != PLACEHOLDER for e in entries))

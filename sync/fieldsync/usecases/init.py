@@ -1,0 +1,47 @@
+"""init: a new repository to adopt fieldsync in, holding the config, the schemas, an empty fields/, the workflows
+and a pre-commit config. Adoption starts here, never from a clone of fieldsync's own repository, whose sample
+fields and example Prometheus would otherwise be written to a production key."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import __version__
+from ..adapters import files, git
+from ..errors import UsageError
+from ..model import FIELDS_DIR
+from ..rules import schemas
+from ..rules.config import CONFIG_FILE, config_text, default_config, parse_config
+from ..rules.fieldcheck import PLACEHOLDER
+from .settings import servers_from_args
+
+_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+REQUIREMENTS = ".github/fieldsync-requirements.txt"
+
+
+def _template(name: str) -> bytes:
+    return files.read_bytes(str(_TEMPLATES / name), "template")
+
+
+def init(*, directory: str, prometheus: Sequence[str] = (), key: str | None = None) -> str:
+    """Create `directory` as a git repository (branch main) with its first commit; returns the commit id."""
+    if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
+        raise UsageError(f"{directory} exists and is not empty; init makes a new repository")
+    servers = servers_from_args([os.path.abspath(p) if os.path.exists(p) else p for p in prometheus])
+    defaults = default_config()
+    config = config_text(key or defaults.key, servers, defaults.drift)
+    parse_config(os.path.join(directory, CONFIG_FILE), config.encode())  # what init writes must be valid
+    content = {
+        CONFIG_FILE: config.encode(),
+        **{f"schema/{p.name}": p.read_bytes() for p in sorted(schemas.SCHEMA_DIR.glob("*.schema.json"))},
+        f"{FIELDS_DIR}/{PLACEHOLDER}": b"",
+        ".github/workflows/validate.yml": _template("github/validate.yml"),
+        ".github/workflows/sync.yml": _template("github/sync.yml"),
+        REQUIREMENTS: (f"# The fieldsync the workflows install: a pinned version from your package index, or\n"
+                       f"# fieldsync @ git+https://<your fieldsync repository>@<tag>\nfieldsync=={__version__}\n"
+                       ).encode(),
+        ".pre-commit-config.yaml": _template("pre-commit-config.yaml"),
+    }
+    return git.init_with_commit(directory, content, "fieldsync init")
