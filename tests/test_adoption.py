@@ -137,3 +137,36 @@ def test_the_old_backend_finds_every_server_by_hostname(consul, start_prometheus
                                       "prometheus_instance": "172.16.1.26"}
     assert all(by_host[h] for h in sites_only)
     assert all(isinstance(r["source_label"], str) for r in doc["fields"])
+
+
+@pytest.mark.parametrize("writer", ["source", "envelope"])
+def test_a_rewrite_by_the_old_backend_is_named(writer: str, consul, start_prometheus, example_config,
+                                               field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = f"adopt/old-backend/{writer}"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    doc = json.loads(client(consul).kv.get(key)[1]["Value"])
+    for record in doc["fields"]:  # its prewarm merge resets field_type and options on extracted fields
+        if record["name"] == "env":
+            record.update(field_type="string", options=None)
+    if writer == "source":
+        doc["source"] = "prewarm_startup"
+        client(consul).kv.put(key, json.dumps(doc))
+    else:
+        client(consul).kv.put(key, json.dumps({"data": doc, "meta": {"updated_by": "auto_sync_from_extraction"}}))
+    job = "startup prewarm" if writer == "source" else "force-extract / empty-key fallback"
+    for command in (("plan", *args), ("status", *args)):
+        code, output = cli(consul, *command)
+        assert f"rewritten by the old backend's {job}" in output and "--drift revert" in output, output
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 0 and f"rewritten by the old backend's {job}" in output, output
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "revert"))
+    assert code == 0 and records(consul, key)["env"]["field_type"] == "select", output
+
+
+def test_adopting_a_document_the_old_backend_wrote_is_only_a_note(consul, git_repo, tmp_path) -> None:
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps(legacy_document("prewarm_startup"), ensure_ascii=False))
+    code, output = cli(None, "import", "--from-file", str(doc), "--repo", str(git_repo.path))
+    assert code == 0 and "written by the old backend's startup prewarm" in output, output

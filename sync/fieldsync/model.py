@@ -249,6 +249,7 @@ class Plan:
     conflicts: tuple[HandEdit, ...] = ()  # hand edits git also changed, to another value
     overwritten: tuple[HandEdit, ...] = ()  # hand edits the write replaces with git's values
     base_unknown: str | None = None  # why hand edits could not be told, if they could not
+    rewritten_by: str | None = None  # a note naming the old backend's job that wrote the live document
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ class StatusReport:
     last_run: dict[str, Any] | None
     kept: tuple[HandEdit, ...] = ()
     conflicts: tuple[HandEdit, ...] = ()
+    rewritten_by: str | None = None
 
 
 @dataclass
@@ -290,6 +292,7 @@ class ImportResult:
     not_in_document: list[str] = field(default_factory=list)
     branch: str | None = None
     commit: str | None = None  # on the branch, when one was asked for
+    rewritten_by: str | None = None  # a note naming the old backend's job that wrote the document
 
     @property
     def unresolved(self) -> bool:

@@ -100,6 +100,8 @@ def hand_edit_lines(plan: Plan) -> list[str]:
 def _plan_warnings(plan: Plan) -> list[str]:
     notes = [f"{s.name} failed ({s.error}); fields only it had are carried over from the live document"
              for s in plan.inputs.statuses if not s.success]
+    if plan.rewritten_by:
+        notes.append(plan.rewritten_by)
     if plan.drift and plan.policy == "refuse":
         notes.append("the live document was edited outside fieldsync (drift): sync refuses without --force; "
                      "`fieldsync import --from-kv` takes the edit into git")
@@ -178,6 +180,8 @@ def sync_report(report: SyncReport) -> str:
         if names:
             lines.append(f"  {label + ':':<9}{', '.join(names[:20])}{' …' if len(names) > 20 else ''}")
     lines += [f"edits    {line}" for line in hand_edit_lines(result)]
+    if result.rewritten_by:
+        lines.append(f"note     {result.rewritten_by}")
     if report.outcome == "refused":
         lines.append(f"result   refused: {report.reason}; nothing written")
         if report.reason == result.drift and result.policy == "refuse":
@@ -215,7 +219,8 @@ def status(report: StatusReport, fmt: str) -> str:
             "head": report.head, "position": where.lineage.value, "commits_behind": where.behind,
             "commits_ahead": where.ahead, "drift": report.drift, "drift_unknown": report.drift_unknown,
             "hand_edits_kept": [e.to_json() for e in report.kept],
-            "conflicts": [e.to_json() for e in report.conflicts], "last_sync": report.last_run,
+            "conflicts": [e.to_json() for e in report.conflicts], "rewritten_by": report.rewritten_by,
+            "last_sync": report.last_run,
         }, indent=2)
     if not report.exists:
         lines = [f"{report.key}: absent (run fieldsync sync)"]
@@ -231,6 +236,8 @@ def status(report: StatusReport, fmt: str) -> str:
         if report.conflicts:
             lines.append(f"conflicts  {len(report.conflicts)} hand edit(s) also changed in git: "
                          f"{_edits(report.conflicts)}")
+        if report.rewritten_by:
+            lines.append(f"note       {report.rewritten_by}")
     last = report.last_run
     if last:
         ok = sum(s["success"] for s in last["servers"])
@@ -252,6 +259,8 @@ def import_result(result: ImportResult) -> str:
         taken = {"kv": "took the hand edit", "git": "kept git's value"}.get(result.prefer or "", "left out")
         lines.append(f"conflict   {c.label}: by hand {value_text(c.live)}, in git {value_text(c.git)} "
                      f"(both changed since {value_text(c.base)}): {taken}")
+    if result.rewritten_by:
+        lines.append(f"note       {result.rewritten_by}")
     lines.append(f"{len(result.edits)} hand edit(s) taken into {len(result.written)} file(s).")
     if result.unresolved:
         lines.append(f"{len(result.conflicts)} conflict(s) not written: choose with --prefer kv (the hand edit) or "

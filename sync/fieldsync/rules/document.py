@@ -51,19 +51,27 @@ def encode(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
-def decode(raw: bytes | None, key: str) -> dict[str, Any] | None:
-    """The live document, bare or in the old {"data": ..., "meta": ...} envelope; None when the key is absent."""
+def decode_with_meta(raw: bytes | None, key: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(the live document, bare or unwrapped from the old {"data": ..., "meta": ...} envelope, and the envelope's
+    meta, {} for a bare one); (None, {}) when the key is absent."""
     if raw is None:
-        return None
+        return None, {}
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise Refused(f"the value at {key} is not JSON; it is left alone (inspect it with consul kv get)") from None
+    meta: dict[str, Any] = {}
     if isinstance(doc, dict) and isinstance(doc.get("data"), dict) and "fields" in doc["data"]:
+        meta = doc["meta"] if isinstance(doc.get("meta"), dict) else {}
         doc = doc["data"]
     if not isinstance(doc, dict) or not isinstance(doc.get("fields"), list):
         raise Refused(f"the value at {key} is not a fields document; it is left alone")
-    return doc
+    return doc, meta
+
+
+def decode(raw: bytes | None, key: str) -> dict[str, Any] | None:
+    """The live document, bare or unwrapped from the old envelope; None when the key is absent."""
+    return decode_with_meta(raw, key)[0]
 
 
 def built_from(doc: dict[str, Any] | None) -> str | None:

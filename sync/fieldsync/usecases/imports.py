@@ -16,7 +16,7 @@ from ..adapters import files, git
 from ..adapters.consul import ConsulKV
 from ..errors import FieldsyncError, UsageError
 from ..model import FIELD_SUFFIX, FIELDS_DIR, Document, HandEdit, ImportResult
-from ..rules import document, guards, threeway, yamlload
+from ..rules import document, guards, legacy, threeway, yamlload
 from ..rules.effective import baseline, ignored
 from ..rules.fieldcheck import check_file, check_names
 from ..rules.fieldtext import field_text
@@ -92,9 +92,9 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     them on a new `branch`). Nothing is written unless every resulting file is valid. Conflicts are left out unless
     `prefer` is "kv" (the hand edit wins) or "git" (git's value stays)."""
     if from_file:
-        doc = document.decode(files.read_bytes(from_file, "document"), from_file)
+        doc, meta = document.decode_with_meta(files.read_bytes(from_file, "document"), from_file)
     elif kv is not None and key is not None:
-        doc = document.decode(kv.read(key)[0], key)
+        doc, meta = document.decode_with_meta(kv.read(key)[0], key)
         if doc is None:
             raise FieldsyncError(f"{key} does not exist in Consul; nothing to import")
     else:
@@ -132,7 +132,8 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     result = ImportResult(
         written=texts, edits=tuple(kept), conflicts=tuple(conflicts), prefer=prefer,
         ignored={str(r["name"]): ignored(r) for r in records if ignored(r)},
-        not_in_document=[os.path.basename(f.path) for name, f in sorted(current.items()) if name not in known])
+        not_in_document=[os.path.basename(f.path) for name, f in sorted(current.items()) if name not in known],
+        rewritten_by=legacy.rewrite_note(doc, meta))
     if branch:
         if texts:
             result.commit = git.commit_files_on_branch(

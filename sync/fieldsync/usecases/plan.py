@@ -9,7 +9,7 @@ from typing import Any
 from ..adapters import git
 from ..adapters.consul import ConsulKV
 from ..model import Inputs, Plan, ServerSpec
-from ..rules import document, guards, threeway
+from ..rules import document, guards, legacy, threeway
 from ..rules.diff import diff_fields
 from .extract import Fetch, fetch
 from .inputs import base_overrides, gather, require_answers
@@ -22,7 +22,7 @@ def utc_now() -> str:
 def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy: str = "keep") -> Plan:
     """Read the live document and judge what writing the inputs over it would do under the drift `policy`."""
     raw, index = kv.read(key)
-    live = document.decode(raw, key)
+    live, meta = document.decode_with_meta(raw, key)
     live_commit = document.built_from(live)
     counts = git.ahead_behind(repo, inputs.git.commit, live_commit) if live_commit else None
     where = guards.position(live, inputs.git.commit, counts)
@@ -37,7 +37,8 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
                 rollback=guards.rollback(where), drift=guards.hand_edits(policy, live, diff, conflicts),
                 policy=policy, kept=tuple(kept) if policy == "keep" else (), conflicts=tuple(conflicts),
                 overwritten=tuple(conflicts) if policy == "keep" else tuple(edits),
-                base_unknown=None if base is not None else guards.rollback(where))
+                base_unknown=None if base is not None else guards.rollback(where),
+                rewritten_by=legacy.rewrite_note(live, meta))
 
 
 def plan(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, rev: str = "HEAD",

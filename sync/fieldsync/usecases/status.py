@@ -38,4 +38,4 @@ def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, 
     if policy == "refuse" and guards.edited_outside(live) and not any(s.success for s in statuses):
         unknown = "no Prometheus server answered (or none was given), so what sync would overwrite is not known"
     return StatusReport(key, live is not None, branch, head, plan.position, None if unknown else plan.drift,
-                        unknown, last, plan.kept, plan.conflicts)
+                        unknown, last, plan.kept, plan.conflicts, plan.rewritten_by)
