@@ -1,6 +1,7 @@
 """The main job end to end on this machine: a local Consul dev agent and a local Prometheus (docs/example), then
 `fieldsync sync` of this repository's fields/ at HEAD, the result read back from Consul, a no-op re-sync, a wiped
-key rebuilt from git, and a hand edit caught as drift. Servers stop at the end unless --keep is given."""
+key rebuilt from git, and a hand edit kept (drift: keep), refused (refuse) and reverted (revert). Servers stop at
+the end unless --keep is given."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def main() -> None:
         step("wipe the key, then rebuild it from git")
         run(*consul_cli, "kv", "delete", KEY)
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)
-        step("a hand edit in KV (as the old UI did) is drift: sync shows it and refuses")
+        step("a hand edit in KV (as the old UI makes): sync keeps it, pending import into git")
         doc = json.loads(subprocess.run([*consul_cli, "kv", "get", KEY], env=env, capture_output=True, text=True,
                                         check=True).stdout)
         doc["fields"][1]["display_name"] = "Edited By Hand"
@@ -73,8 +74,10 @@ def main() -> None:
         print(f"$ consul kv put {KEY} -   # {doc['fields'][1]['name']}.display_name = 'Edited By Hand'")
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)
         run(*fieldsync, "status", "--repo", str(ROOT), "--prometheus", prometheus.url)
-        step("overwrite it on purpose (or take it into git with `fieldsync import --from-kv`)")
-        run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url, "--force")
+        step("with --drift refuse, sync stops instead and shows what it would overwrite")
+        run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url, "--drift", "refuse")
+        step("let git win on purpose (or take the edit into git with `fieldsync import --from-kv`)")
+        run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url, "--drift", "revert")
         if args.keep:
             print(f"\nLeft running: export CONSUL_HTTP_ADDR={consul.http_addr}  (Prometheus at {prometheus.url})")
             return

@@ -8,7 +8,7 @@ import pygit2
 import pytest
 from support.commands import cli, run_sync
 from support.gitrepo import GitRepo
-from support.kv import client, records
+from support.kv import client, live, records
 from support.legacy import legacy_document, legacy_envelope, legacy_records
 
 from fieldsync.rules import schemas
@@ -170,3 +170,21 @@ def test_adopting_a_document_the_old_backend_wrote_is_only_a_note(consul, git_re
     doc.write_text(json.dumps(legacy_document("prewarm_startup"), ensure_ascii=False))
     code, output = cli(None, "import", "--from-file", str(doc), "--repo", str(git_repo.path))
     assert code == 0 and "written by the old backend's startup prewarm" in output, output
+
+
+def test_a_key_the_old_backend_refilled_after_a_wipe_is_recovered(consul, start_prometheus, example_config,
+                                                                  field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "adopt/refilled"
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    before = records(consul, key)
+    client(consul).kv.delete(key)
+    refill = legacy_document("extraction_with_merge")  # its empty-key fallback: extraction only, no provenance
+    client(consul).kv.put(key, json.dumps(refill, ensure_ascii=False))
+    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
+    assert "written by the old backend's force-extract / empty-key fallback" in output, output
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "revert"))
+    assert code == 0 and "reverted to git's values" in output, output
+    after = records(consul, key)
+    assert {n: after[n] for n in before} == before  # every field of git is back as it was
+    assert live(consul, f"{key}.status")[0]["last"]["hand_edits_overwritten"]  # what the refill held, recorded

@@ -172,3 +172,16 @@ def test_seed_race_from_the_old_ui_loses_nothing(consul, start_prometheus, examp
     for field, text in edits.items():
         assert text in (field_repo.path / f"fields/{field}.yaml").read_text()
     assert "Site 19" in (field_repo.path / "fields/site.yaml").read_text()
+
+
+def test_refuse_never_overwrites_a_hand_edit_that_keep_has_kept(consul, start_prometheus, example_config,
+                                                                 field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "threeway/kept-then-refuse"
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    hand_edit(consul, key, "company", display_name="By Hand")
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0  # keep: the document is sealed again
+    _, index = live(consul, key)
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "refuse"))
+    assert code == 3 and "company.display_name" in output, output
+    assert live(consul, key)[1] == index and records(consul, key)["company"]["display_name"] == "By Hand"

@@ -21,7 +21,7 @@ def test_hand_edit_is_drift_force_overwrites(consul, start_prometheus, example_c
     hand_edit(consul, key, "company", display_name="Typed In The UI")
     _, index = live(consul, key)
     code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "refuse"))
-    assert code == 3 and "changed outside fieldsync" in output
+    assert code == 3 and "would overwrite 1 hand edit(s): company.display_name" in output
     assert 'display_name: "Typed In The UI" -> "Company"' in output
     assert live(consul, key)[1] == index
     code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url,

@@ -185,11 +185,11 @@ class HandEdit:
     attribute: str
     base: Any
     live: Any
-    git: Any = None  # what git holds now, for a conflict
+    git: Any = None  # what git holds now (the base, unless git changed it too)
 
     def to_json(self) -> dict[str, Any]:
         return {"field": self.field, "attribute": self.attribute, "base": self.base, "live": self.live,
-                **({"git": self.git} if self.git is not None else {})}
+                "git": self.git}
 
     @property
     def label(self) -> str:

@@ -90,7 +90,8 @@ def hand_edit_lines(plan: Plan) -> list[str]:
     if plan.conflicts:
         lines.append(f"{len(plan.conflicts)} hand edit(s) conflict with git: {_edits(plan.conflicts)}")
     if plan.overwritten and plan.policy != "keep":
-        verb = "reverted to git's values (recorded in <key>.status)" if plan.policy == "revert" else "overwritten"
+        verb = ("reverted to git's values (recorded in <key>.status)" if plan.policy == "revert"
+                else "in the way (drift: refuse writes over them only with --force)")
         lines.append(f"{len(plan.overwritten)} hand edit(s) {verb}: {_edits(plan.overwritten)}")
     if plan.base_unknown:
         lines.append(f"hand edits cannot be told apart: {plan.base_unknown}")

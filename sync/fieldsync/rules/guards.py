@@ -63,12 +63,18 @@ def _listing(edits: Sequence[HandEdit], limit: int = 10) -> str:
     return shown + (f" and {len(edits) - limit} more" if len(edits) > limit else "")
 
 
-def hand_edits(policy: str, live: Document | None, diff: Diff, conflicts: Sequence[HandEdit]) -> str | None:
+def hand_edits(policy: str, live: Document | None, diff: Diff, conflicts: Sequence[HandEdit],
+               overwritten: Sequence[HandEdit]) -> str | None:
     """The drift policy's verdict on hand edits: keep refuses only on a conflict (an attribute changed by hand and
-    in git, differently); refuse refuses to overwrite any; revert never refuses."""
+    in git, differently); refuse refuses to overwrite any hand edit (`overwritten`: those the write replaces), and
+    any edit made outside fieldsync that the write would change or remove, even where no base can tell it; revert
+    never refuses."""
     if policy == "keep" and conflicts:
         return (f"{len(conflicts)} hand edit(s) conflict with git: {_listing(conflicts)}; take one side into git with "
                 "`fieldsync import --from-kv --prefer kv|git`, or let git win with --force")
+    if policy == "refuse" and overwritten:
+        return (f"syncing would overwrite {len(overwritten)} hand edit(s): {_listing(overwritten)}; take them into git "
+                "with `fieldsync import --from-kv`, or overwrite them with --force")
     if policy == "refuse":
         return drift(live, diff)
     return None

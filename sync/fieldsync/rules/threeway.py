@@ -10,6 +10,7 @@ the base, to another value.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..model import HandEdit, Record
@@ -51,14 +52,15 @@ def git_value(overrides: Overrides, base: Overrides, name: str, attribute: str) 
 
 
 def reconcile(edits: Iterable[HandEdit], base: Overrides, git: Overrides) -> tuple[list[HandEdit], list[HandEdit]]:
-    """(hand edits git did not change, conflicts). A hand edit git made too, to the same value, is neither."""
+    """(hand edits git did not change, conflicts), each with git's value. A hand edit git made too, to the same
+    value, is neither."""
     kept, conflicts = [], []
     for edit in edits:
         theirs = git_value(git, base, edit.field, edit.attribute)
         if theirs == edit.base:
-            kept.append(edit)
+            kept.append(replace(edit, git=theirs))
         elif theirs != edit.live:
-            conflicts.append(HandEdit(edit.field, edit.attribute, edit.base, edit.live, theirs))
+            conflicts.append(replace(edit, git=theirs))
     return kept, conflicts
 
 

@@ -30,13 +30,14 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
     edits = threeway.hand_edits((live or {}).get("fields") or [], base) if base is not None else []
     kept, conflicts = threeway.reconcile(edits, base or {}, inputs.overrides)
     overrides = threeway.with_edits(inputs.overrides, kept) if policy == "keep" else inputs.overrides
+    overwritten = conflicts if policy == "keep" else kept + conflicts  # the edits whose value the write replaces
     doc = document.build_document(overrides, inputs.statuses, live, inputs.git, now)
     diff = diff_fields((live or {}).get("fields") or [], doc["fields"])
     return Plan(key, inputs, live, index, doc, diff, where,
                 unchanged=document.content(live) == document.content(doc),
-                rollback=guards.rollback(where), drift=guards.hand_edits(policy, live, diff, conflicts),
+                rollback=guards.rollback(where), drift=guards.hand_edits(policy, live, diff, conflicts, overwritten),
                 policy=policy, kept=tuple(kept) if policy == "keep" else (), conflicts=tuple(conflicts),
-                overwritten=tuple(conflicts) if policy == "keep" else tuple(edits),
+                overwritten=tuple(overwritten),
                 base_unknown=None if base is not None else guards.rollback(where),
                 rewritten_by=legacy.rewrite_note(live, meta))
 
