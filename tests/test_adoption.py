@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pygit2
 import pytest
@@ -188,3 +189,32 @@ def test_a_key_the_old_backend_refilled_after_a_wipe_is_recovered(consul, start_
     after = records(consul, key)
     assert {n: after[n] for n in before} == before  # every field of git is back as it was
     assert live(consul, f"{key}.status")[0]["last"]["hand_edits_overwritten"]  # what the refill held, recorded
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "skills-eye" / "prometheus"  # read in place, never copied
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="the old system's reference configs (../shared) are not beside this "
+                                                "checkout")
+def test_the_three_real_servers_by_hostname(consul, field_repo) -> None:
+    """Its production servers' /etc/prometheus, read as directory sources (no server runs them: their
+    remote_write and probe addresses are not on this machine). 21 fields each, as CONTRACT.md says."""
+    key = "adopt/real-servers"
+    hosts = {"palmas-master": "172.16.1.26", "rmd-ldc-rio-slave": "172.16.200.14", "dtc-genesis-slave": "11.144.0.21"}
+    servers = "".join(f"  - {{name: {name}, file: '{REAL / name}', hostname: '{host}'}}\n"
+                      for name, host in hosts.items())
+    field_repo.write("fieldsync.yaml", f"key: {key}\nprometheus:\n{servers}")
+    field_repo.commit("the three production servers")
+    code, output = cli(consul, "sync", "--repo", str(field_repo.path))
+    assert code == 0, output
+    doc = json.loads(client(consul).kv.get(key)[1]["Value"])
+    entries = {e["hostname"]: e for e in doc["extraction_status"]["server_status"]}
+    assert list(entries) == list(hosts.values())
+    for host, entry in entries.items():  # each site's external labels, from the file that has them
+        assert entry["external_labels"]["prometheus_instance"] == host, entry["external_labels"]
+    discovered: dict[str, set[str]] = {}
+    for entry in entries.values():
+        for field in entry["fields"]:
+            discovered.setdefault(field["name"], set()).add(entry["hostname"])
+    production = {n for n, hs in discovered.items() if hs == set(hosts.values())}
+    assert len(production) == 21 and {"company", "localizacao", "tipo_monitoramento"} <= production

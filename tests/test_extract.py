@@ -90,6 +90,7 @@ def test_failures_are_reported_per_server(tmp_path: Path) -> None:
 
 def test_directory_source_keeps_the_global_of_the_file_that_has_it(tmp_path: Path) -> None:
     (tmp_path / "blackbox.yml").write_text("modules:\n  http_2xx: {prober: http}\n")  # sorts first, no global
+    (tmp_path / "prometheus-stress.yml").write_text("global: {scrape_interval: 15s}\nscrape_configs: []\n")
     (tmp_path / "prometheus.yml").write_text(
         "global: {external_labels: {site: palmas, datacenter: dtc}}\nscrape_configs:\n  - job_name: a\n"
         "    relabel_configs:\n      - {source_labels: [__meta_a], target_label: a}\n")

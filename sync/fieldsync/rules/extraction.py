@@ -32,13 +32,18 @@ def parse(text: str, origin: str) -> dict[str, Any]:
 
 def combine(texts: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """One server's configuration from its files' (origin, text): jobs concatenated, and the `global` of the first
-    file that has one (a directory's blackbox.yml sorts before the prometheus.yml holding external_labels)."""
+    file whose `global` has external_labels, else of the first that has one (in a directory, blackbox.yml and
+    other side files sort before the prometheus.yml that holds the server's external labels)."""
     merged: dict[str, Any] = {"scrape_configs": []}
+    globals_ = []
     for origin, text in texts:
         config = parse(text, origin)
-        if config.get("global") and "global" not in merged:
-            merged["global"] = config["global"]
+        if isinstance(config.get("global"), dict):
+            globals_.append(config["global"])
         merged["scrape_configs"].extend(config.get("scrape_configs") or [])
+    labelled = [g for g in globals_ if g.get("external_labels")]
+    if labelled or globals_:
+        merged["global"] = (labelled or globals_)[0]
     return merged
 
 
