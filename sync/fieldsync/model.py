@@ -259,8 +259,9 @@ class SyncReport:
     plan: Plan
     outcome: str
     reason: str | None = None  # why it refused
-    index_after: int = 0
+    index_after: int = 0  # the key's ModifyIndex after the write; 0 when it could not be read back
     attempts: int = 0
+    warnings: tuple[str, ...] = ()  # what failed after the outcome was settled (the outcome stands)
 
 
 @dataclass(frozen=True)

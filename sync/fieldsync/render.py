@@ -190,10 +190,11 @@ def sync_report(report: SyncReport) -> str:
                       "Take the change into git with `fieldsync import --from-kv` and commit it, "
                       "or overwrite it with --force."]
         return "\n".join(lines)
-    outcome = {"written": f"written to {result.key} (ModifyIndex {result.index} -> {report.index_after})",
+    index_after = report.index_after or "unknown"
+    outcome = {"written": f"written to {result.key} (ModifyIndex {result.index} -> {index_after})",
                "unchanged": f"unchanged: {result.key} already holds this content; nothing written",
                "dry-run": f"dry run: would write {result.key}; nothing written"}[report.outcome]
-    return "\n".join([*lines, f"result   {outcome}"])
+    return "\n".join([*lines, f"result   {outcome}", *(f"warning  {w}" for w in report.warnings)])
 
 
 # --- status -------------------------------------------------------------------------------------------------------

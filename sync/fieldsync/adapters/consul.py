@@ -20,6 +20,15 @@ T = TypeVar("T")
 SESSION_TTL = 15  # seconds; a killed sync's lock frees itself within about twice this
 
 
+@dataclass
+class HeldLock:
+    """A lock held through a session; `release_error` says why ending the session failed, if it did (the session
+    then expires by itself within its TTL)."""
+
+    key: str
+    release_error: str | None = None
+
+
 @dataclass(frozen=True)
 class ConsulSettings:
     """How to reach Consul, resolved the way the consul CLI does it."""
@@ -94,9 +103,11 @@ class ConsulKV:
         return bool(self._call(f"writing {key}", self.client.kv.put, key, value, cas=index))
 
     @contextmanager
-    def lock(self, key: str, timeout: float) -> Iterator[None]:
-        """Hold `key` through a TTL session (renewed while held, deleted on release or expiry)."""
+    def lock(self, key: str, timeout: float) -> Iterator[HeldLock]:
+        """Hold `key` through a TTL session (renewed while held, deleted on release or expiry). A failure to end the
+        session never replaces the outcome of the block, nor its error: it is recorded in the HeldLock."""
         holder = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "since": time.time()})
+        held = HeldLock(key)
         session = self._call("creating a session", self.client.session.create, name=f"fieldsync sync {key}",
                              ttl=SESSION_TTL, behavior="delete", lock_delay=0)
         stop = threading.Event()
@@ -117,7 +128,10 @@ class ConsulKV:
                     raise FieldsyncError(f"another sync holds {key} for more than {timeout:g} s; nothing written")
                 wait = f"{max(1, min(5, int(remaining)))}s"
                 index, _ = self._call(f"waiting for {key}", self.client.kv.get, key, index=index, wait=wait)
-            yield
+            yield held
         finally:
             stop.set()
-            self._call("ending the session", self.client.session.destroy, session)
+            try:
+                self._call("ending the session", self.client.session.destroy, session)
+            except FieldsyncError as e:
+                held.release_error = str(e)

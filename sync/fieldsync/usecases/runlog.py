@@ -46,8 +46,9 @@ def read(kv: ConsulKV, key: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def record(kv: ConsulKV, key: str, run: dict[str, Any]) -> None:
-    """Best effort: a status that cannot be written never turns a sync's outcome into an error."""
+def record(kv: ConsulKV, key: str, run: dict[str, Any]) -> str | None:
+    """Best effort: a status that cannot be written never turns a sync's outcome into an error; returns why it was
+    not written, if it was not."""
     try:
         for _ in range(3):
             raw, index = kv.read(status_key(key))
@@ -58,6 +59,7 @@ def record(kv: ConsulKV, key: str, run: dict[str, Any]) -> None:
             runs = previous.get("runs") if isinstance(previous, dict) else None
             history = [{k: run[k] for k in ("at", "outcome", "commit")}, *(runs if isinstance(runs, list) else [])]
             if kv.write_cas(status_key(key), encode({"key": key, "last": run, "runs": history[:KEEP_RUNS]}), index):
-                return
-    except FieldsyncError:
-        return
+                return None
+    except FieldsyncError as e:
+        return str(e)
+    return f"{status_key(key)} kept changing"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
-from ..adapters.consul import ConsulKV
+from ..adapters.consul import SESSION_TTL, ConsulKV
 from ..errors import FieldsyncError, Refused
-from ..model import Plan, ServerSpec, SyncReport
+from ..model import Inputs, Plan, ServerSpec, SyncReport
 from ..rules import document, guards
 from . import runlog
 from .extract import Fetch, fetch
@@ -59,7 +60,10 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV) -> SyncReport | Non
         return SyncReport(plan, "dry-run", index_after=plan.index)
     if not kv.write_cas(options.key, value, plan.index):
         return None
-    return SyncReport(plan, "written", index_after=kv.read(options.key)[1])
+    try:  # written: whatever fails from here on is a warning, never "nothing written"
+        return SyncReport(plan, "written", index_after=kv.read(options.key)[1])
+    except FieldsyncError as e:
+        return SyncReport(plan, "written", warnings=(f"written, but reading it back failed: {e}",))
 
 
 def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch,
@@ -74,16 +78,28 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch,
         return report
     try:
         require_answers(inputs)
-        with kv.lock(f"{options.key}.lock", options.lock_timeout):
-            for number in range(1, CAS_ATTEMPTS + 1):
-                report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift), options, kv)
-                if report is not None:
-                    report = replace(report, attempts=number)
-                    runlog.record(kv, options.key, runlog.entry(report.outcome, report.reason, inputs, report, now()))
-                    return report
-        raise FieldsyncError(f"{options.key} kept changing during {CAS_ATTEMPTS} check-and-set attempts; "
-                             "nothing written")
+        with kv.lock(f"{options.key}.lock", options.lock_timeout) as held:
+            report = _write(repo, inputs, options, kv, now)
+        warnings = list(report.warnings)
+        unrecorded = runlog.record(kv, options.key, runlog.entry(report.outcome, report.reason, inputs, report, now()))
+        if unrecorded:
+            warnings.append(f"the run was not recorded in {runlog.status_key(options.key)}: {unrecorded}")
+        if held.release_error:
+            warnings.append(f"the lock was not released ({held.release_error}); it expires by itself within "
+                            f"{2 * SESSION_TTL} s")
+        return replace(report, warnings=tuple(warnings))
     except FieldsyncError as e:
         outcome = "refused" if isinstance(e, Refused) else "failed"
         runlog.record(kv, options.key, runlog.entry(outcome, str(e), inputs, None, now()))
-        raise
+        if "nothing written" in str(e):
+            raise
+        raise type(e)(f"{e}; nothing written") from None
+
+
+def _write(repo: Any, inputs: Inputs, options: SyncOptions, kv: ConsulKV, now: Callable[[], str]) -> SyncReport:
+    """Plan and write with check-and-set, planning again whenever someone wrote in between."""
+    for number in range(1, CAS_ATTEMPTS + 1):
+        report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift), options, kv)
+        if report is not None:
+            return replace(report, attempts=number)
+    raise FieldsyncError(f"{options.key} kept changing during {CAS_ATTEMPTS} check-and-set attempts; nothing written")
