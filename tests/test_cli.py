@@ -68,5 +68,39 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_130_and_ends_the_session(consul
         process.kill()
         other.session.destroy(holder)
     assert process.returncode == 130
-    assert stderr.strip().splitlines() == ["fieldsync: interrupted"]
+    lines = [line for line in stderr.splitlines() if line]
+    assert lines[-1] == "fieldsync: interrupted", stderr  # after, perhaps, the line naming the lock's holder
+    assert all(line == f"waiting for {key}.lock: held by another client" for line in lines[:-1]), stderr
     assert not any(s["Name"] == f"fieldsync sync {key}.lock" for s in other.session.list()[1])
+
+
+def test_sigterm_while_holding_the_lock_releases_it_at_once(consul, start_prometheus, example_config,
+                                                            field_repo) -> None:
+    """systemd, Kubernetes and CI runners stop a job with SIGTERM: the next sync must not wait for the TTL."""
+    from support.commands import finish, run_sync, sync_process
+
+    prom = start_prometheus(example_config)
+    other = client(consul)
+    for attempt in range(30):  # catch a sync while it holds its lock (it holds it for some milliseconds)
+        key = f"sigterm/{attempt}"
+        process = sync_process(consul, field_repo.path, "HEAD", prom.url, key)
+        held = None
+        while process.poll() is None and held is None:
+            held = (other.kv.get(f"{key}.lock")[1] or {}).get("Session")
+        if held is None:
+            finish([process])
+            continue
+        os.kill(process.pid, signal.SIGSTOP)  # frozen while holding the lock
+        if (other.kv.get(f"{key}.lock")[1] or {}).get("Session") != held:
+            os.kill(process.pid, signal.SIGCONT)
+            finish([process])
+            continue
+        os.kill(process.pid, signal.SIGTERM)
+        os.kill(process.pid, signal.SIGCONT)
+        [(code, output)] = finish([process])
+        assert code == 143 and "fieldsync: terminated" in output and "Traceback" not in output, output
+        assert other.kv.get(f"{key}.lock")[1] is None  # released: the session was destroyed on the way out
+        code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--lock-timeout", "0"))
+        assert code == 0, output
+        return
+    pytest.fail("no attempt caught a sync holding its lock")

@@ -53,12 +53,17 @@ def test_server_from_arg(tmp_path: Path) -> None:
 def test_consul_settings_follow_the_consul_cli_variables(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("from-file\n")
+    for name in ("ca.pem", "c.pem", "k.pem"):
+        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
     env = {"CONSUL_HTTP_ADDR": "https://consul.internal:8501", "CONSUL_HTTP_TOKEN": "from-env",
-           "CONSUL_HTTP_TOKEN_FILE": str(token), "CONSUL_CACERT": "/ca.pem", "CONSUL_CLIENT_CERT": "/c.pem",
-           "CONSUL_CLIENT_KEY": "/k.pem"}
+           "CONSUL_HTTP_TOKEN_FILE": str(token), "CONSUL_CACERT": str(tmp_path / "ca.pem"),
+           "CONSUL_CLIENT_CERT": str(tmp_path / "c.pem"), "CONSUL_CLIENT_KEY": str(tmp_path / "k.pem"),
+           "CONSUL_TLS_SERVER_NAME": "consul.service", "CONSUL_HTTP_AUTH": "user:pa:ss", "CONSUL_NAMESPACE": "ops"}
     s = ConsulSettings.resolve(env)
     assert (s.scheme, s.address, s.token, s.verify, s.cert) == (
-        "https", "consul.internal:8501", "from-file", "/ca.pem", ("/c.pem", "/k.pem"))
+        "https", "consul.internal:8501", "from-file", str(tmp_path / "ca.pem"),
+        (str(tmp_path / "c.pem"), str(tmp_path / "k.pem")))
+    assert (s.tls_server_name, s.auth, s.namespace) == ("consul.service", ("user", "pa:ss"), "ops")
     plain = ConsulSettings.resolve({"CONSUL_HTTP_ADDR": "10.0.0.1:8500", "CONSUL_HTTP_SSL_VERIFY": "false"})
     assert (plain.scheme, plain.verify, plain.token) == ("http", False, None)
     assert ConsulSettings.resolve({}, address="127.0.0.1:1234").address == "127.0.0.1:1234"

@@ -203,6 +203,7 @@ def test_waits_for_a_held_lock_then_gives_up(consul, start_prometheus, example_c
     assert other.kv.put(f"{key}.lock", "someone", acquire=session)
     code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--lock-timeout", "1"))
     assert code == 1 and "another sync holds" in output
+    assert f"waiting for {key}.lock: held by another client" in output
     assert live(consul, key)[0] is None
     other.session.destroy(session)
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0

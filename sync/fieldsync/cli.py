@@ -7,7 +7,9 @@ protect data, 130 interrupted. One handler (`_Fieldsync.main`) turns every error
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 import click
 
 from . import __version__, render
-from .errors import FieldsyncError, UsageError
+from .errors import FieldsyncError, Terminated, UsageError
 
 TRACEBACK_ENV = "FIELDSYNC_TRACEBACK"
 
@@ -29,6 +31,8 @@ class _Fieldsync(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         self.show_traceback = os.environ.get(TRACEBACK_ENV, "") not in ("", "0")
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
         code: int
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra) or 0
@@ -38,6 +42,9 @@ class _Fieldsync(click.Group):
         except click.exceptions.Abort:
             click.echo("fieldsync: interrupted", err=True)
             code = 130
+        except Terminated as e:
+            click.echo("fieldsync: terminated", err=True)
+            code = e.exit_code
         except FieldsyncError as e:
             click.echo(f"fieldsync: error: {e}", err=True)
             code = e.exit_code
@@ -50,6 +57,10 @@ class _Fieldsync(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 @click.group(cls=_Fieldsync, context_settings={"help_option_names": ["-h", "--help"]})
@@ -169,7 +180,7 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
                          lock_timeout=lock_timeout, drift=drift)
     options = SyncOptions(repo=repo, key=s.key, servers=s.servers, rev=rev, dry_run=dry_run,
                           lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force, drift=s.drift)
-    report = run(options, _consul(consul_addr, consul_token_file))
+    report = run(options, _consul(consul_addr, consul_token_file), notify=lambda line: click.echo(line, err=True))
     click.echo(render.sync_report(report))
     return 3 if report.outcome == "refused" else 0
 

@@ -13,6 +13,12 @@ class UsageError(FieldsyncError):
     exit_code: int = 2
 
 
+class Terminated(BaseException):
+    """SIGTERM (how systemd, Kubernetes and CI runners stop a job): unwinds like Ctrl-C, so locks are released."""
+
+    exit_code: int = 143
+
+
 class Refused(FieldsyncError):
     """Refused to protect data (rollback, drift)."""
 

@@ -279,6 +279,7 @@ class StatusReport:
     kept: tuple[HandEdit, ...] = ()
     conflicts: tuple[HandEdit, ...] = ()
     rewritten_by: str | None = None
+    last_run_problem: str | None = None  # why <key>.status could not be read, if it could not
 
 
 @dataclass

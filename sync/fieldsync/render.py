@@ -222,7 +222,7 @@ def status(report: StatusReport, fmt: str) -> str:
             "commits_ahead": where.ahead, "drift": report.drift, "drift_unknown": report.drift_unknown,
             "hand_edits_kept": [e.to_json() for e in report.kept],
             "conflicts": [e.to_json() for e in report.conflicts], "rewritten_by": report.rewritten_by,
-            "last_sync": report.last_run,
+            "last_sync": report.last_run, "last_sync_unreadable": report.last_run_problem,
         }, indent=2)
     if not report.exists:
         lines = [f"{report.key}: absent (run fieldsync sync)"]
@@ -241,6 +241,8 @@ def status(report: StatusReport, fmt: str) -> str:
         if report.rewritten_by:
             lines.append(f"note       {report.rewritten_by}")
     last = report.last_run
+    if report.last_run_problem:
+        lines.append(f"last sync  unreadable: {report.last_run_problem}")
     if last:
         ok = sum(s["success"] for s in last["servers"])
         lines.append(f"last sync  {last['outcome']} at {last['at']} ({ok}/{len(last['servers'])} servers ok)"

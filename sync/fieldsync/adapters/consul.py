@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from requests.adapters import HTTPAdapter
+
 from ..errors import FieldsyncError, UsageError
 
 T = TypeVar("T")
@@ -29,6 +31,27 @@ class HeldLock:
     release_error: str | None = None
 
 
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def _go_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A boolean variable read as Go's strconv.ParseBool reads it, as the consul CLI does."""
+    value = env.get(name, "")
+    if value == "":
+        return default
+    if value in _GO_TRUE or value in _GO_FALSE:
+        return value in _GO_TRUE
+    raise UsageError(f"{name}={value!r} is not a boolean (1, t, true, TRUE, 0, f, false, FALSE)")
+
+
+def _existing(env: Mapping[str, str], name: str, directory: bool = False) -> str | None:
+    path = env.get(name) or None
+    if path is not None and not (os.path.isdir(path) if directory else os.path.isfile(path)):
+        raise UsageError(f"{name}={path}: no such {'directory' if directory else 'file'}")
+    return path
+
+
 @dataclass(frozen=True)
 class ConsulSettings:
     """How to reach Consul, resolved the way the consul CLI does it."""
@@ -38,33 +61,68 @@ class ConsulSettings:
     token: str | None = None
     verify: bool | str = True
     cert: tuple[str, str] | None = None
+    tls_server_name: str | None = None
+    auth: tuple[str, str] | None = None
+    namespace: str | None = None
 
     @classmethod
     def resolve(cls, env: Mapping[str, str], address: str | None = None,
                 token_file: str | None = None) -> ConsulSettings:
-        """From CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN(_FILE), CONSUL_CACERT, CONSUL_CLIENT_CERT/KEY,
-        CONSUL_HTTP_SSL(_VERIFY); the address and token file given as flags win."""
+        """From CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN(_FILE), CONSUL_HTTP_SSL(_VERIFY), CONSUL_CACERT, CONSUL_CAPATH,
+        CONSUL_CLIENT_CERT/KEY, CONSUL_TLS_SERVER_NAME, CONSUL_HTTP_AUTH and CONSUL_NAMESPACE; the address and token
+        file given as flags win."""
+        where = "--consul-addr" if address else "CONSUL_HTTP_ADDR"
         raw = address or env.get("CONSUL_HTTP_ADDR") or cls.address
         parts = urlsplit(raw if "://" in raw else f"//{raw}")
-        if not parts.hostname:
-            raise UsageError(f"Consul address {raw!r} is not host:port or scheme://host:port")
-        ssl = env.get("CONSUL_HTTP_SSL", "").lower() == "true"
-        scheme = parts.scheme or ("https" if ssl else "http")
-        token_path = token_file or env.get("CONSUL_HTTP_TOKEN_FILE")
+        try:
+            port = parts.port
+        except ValueError:
+            raise UsageError(f"{where}={raw!r}: the port must be a number from 1 to 65535") from None
+        if not parts.hostname or port == 0 or parts.scheme not in ("", "http", "https"):
+            raise UsageError(f"{where}={raw!r}: not host:port or http(s)://host:port with a port from 1 to 65535")
+        scheme = parts.scheme or ("https" if _go_bool(env, "CONSUL_HTTP_SSL", False) else "http")
         token = env.get("CONSUL_HTTP_TOKEN") or None
+        token_path = token_file or env.get("CONSUL_HTTP_TOKEN_FILE")
         if token_path:
             try:
                 with open(token_path, encoding="utf-8") as f:
-                    token = f.read().strip()
+                    token = f.read().strip() or token  # an empty file leaves the token as it was, as in Consul
             except OSError as e:
                 raise UsageError(f"Consul token file {token_path}: {e.strerror}") from None
-        verify: bool | str = env.get("CONSUL_CACERT") or True
-        if env.get("CONSUL_HTTP_SSL_VERIFY", "").lower() == "false":
+        verify: bool | str = _existing(env, "CONSUL_CACERT") or _existing(env, "CONSUL_CAPATH", directory=True) or True
+        if not _go_bool(env, "CONSUL_HTTP_SSL_VERIFY", True):
             verify = False
-        cert = (env["CONSUL_CLIENT_CERT"], env["CONSUL_CLIENT_KEY"]) \
-            if env.get("CONSUL_CLIENT_CERT") and env.get("CONSUL_CLIENT_KEY") else None
-        port = parts.port or (443 if scheme == "https" else 8500)
-        return cls(f"{parts.hostname}:{port}", scheme, token, verify, cert)
+        cert_file, key_file = _existing(env, "CONSUL_CLIENT_CERT"), _existing(env, "CONSUL_CLIENT_KEY")
+        if bool(cert_file) != bool(key_file):
+            missing = "CONSUL_CLIENT_KEY" if cert_file else "CONSUL_CLIENT_CERT"
+            raise UsageError(f"a client certificate needs both CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY; {missing} "
+                             "is not set")
+        user, _, password = (env.get("CONSUL_HTTP_AUTH") or "").partition(":")
+        return cls(f"{parts.hostname}:{port or (443 if scheme == 'https' else 8500)}", scheme, token, verify,
+                   (cert_file, key_file) if cert_file and key_file else None, env.get("CONSUL_TLS_SERVER_NAME") or None,
+                   (user, password) if user else None, env.get("CONSUL_NAMESPACE") or None)
+
+
+def _holder_text(value: bytes | None) -> str:
+    """Who holds a lock and since when, from the value a fieldsync lock holder wrote."""
+    try:
+        found = json.loads(value or b"")
+        since = time.strftime("%H:%M:%S", time.localtime(float(found["since"])))
+        return f"held by {found['holder']} since {since} ({time.time() - float(found['since']):.0f} s)"
+    except (ValueError, TypeError, KeyError):
+        return "held by another client"
+
+
+class _ServerNameAdapter(HTTPAdapter):
+    """Verifies Consul's certificate against CONSUL_TLS_SERVER_NAME rather than the address's host, and sends that
+    name in the TLS handshake, as the consul CLI does."""
+
+    def __init__(self, server_name: str) -> None:
+        self.server_name = server_name
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, server_hostname=self.server_name, assert_hostname=self.server_name, **kwargs)
 
 
 class ConsulKV:
@@ -78,6 +136,13 @@ class ConsulKV:
         self.client = consul.Consul(host=host, port=int(port), scheme=settings.scheme, verify=settings.verify,
                                     cert=settings.cert)
         self.client.token = settings.token  # py-consul lets CONSUL_HTTP_TOKEN win over an explicit token
+        session = self.client.http.session
+        if settings.auth:
+            session.auth = settings.auth
+        if settings.namespace:
+            session.headers["X-Consul-Namespace"] = settings.namespace
+        if settings.tls_server_name:
+            session.mount("https://", _ServerNameAdapter(settings.tls_server_name))
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         import consul
@@ -103,9 +168,11 @@ class ConsulKV:
         return bool(self._call(f"writing {key}", self.client.kv.put, key, value, cas=index))
 
     @contextmanager
-    def lock(self, key: str, timeout: float) -> Iterator[HeldLock]:
-        """Hold `key` through a TTL session (renewed while held, deleted on release or expiry). A failure to end the
-        session never replaces the outcome of the block, nor its error: it is recorded in the HeldLock."""
+    def lock(self, key: str, timeout: float, notify: Callable[[str], None] = lambda line: None) -> Iterator[HeldLock]:
+        """Hold `key` through a TTL session (renewed while held, deleted on release or expiry). Ctrl-C or SIGTERM at
+        any point, a blocking call included, ends the session on the way out. A failure to end the session never
+        replaces the outcome of the block, nor its error: it is recorded in the HeldLock. While another holds the
+        key, `notify` is told who and since when."""
         holder = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "since": time.time()})
         held = HeldLock(key)
         session = self._call("creating a session", self.client.session.create, name=f"fieldsync sync {key}",
@@ -117,17 +184,19 @@ class ConsulKV:
                 with contextlib.suppress(Exception):  # a missed renewal: the next one, or the CAS write, will tell
                     self.client.session.renew(session)
 
-        renewer = threading.Thread(target=renew, daemon=True)
-        renewer.start()
         try:
+            threading.Thread(target=renew, daemon=True).start()
             deadline = time.monotonic() + timeout
-            index = None
+            index, told = None, None
             while not self._call(f"locking {key}", self.client.kv.put, key, holder, acquire=session):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise FieldsyncError(f"another sync holds {key} for more than {timeout:g} s; nothing written")
                 wait = f"{max(1, min(5, int(remaining)))}s"
-                index, _ = self._call(f"waiting for {key}", self.client.kv.get, key, index=index, wait=wait)
+                index, item = self._call(f"waiting for {key}", self.client.kv.get, key, index=index, wait=wait)
+                if item is not None and item.get("Value") != told:
+                    told = item.get("Value")
+                    notify(f"waiting for {key}: {_holder_text(told)}")
             yield held
         finally:
             stop.set()

@@ -22,6 +22,16 @@ def _server_defaults() -> dict[str, Any]:
     return {k: v["default"] for k, v in props.items() if "default" in v}
 
 
+def key_problem(key: str) -> str | None:
+    """Why a Consul key cannot name the document, if it cannot: Consul (and py-consul) store 'a/./b' or 'a//b'
+    under another key than the one given, and refuse a leading '/'."""
+    if not key or key.startswith("/") or key.endswith("/"):
+        return f"{key!r} must not be empty, start or end with '/'"
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        return f"{key!r} must not hold empty, '.' or '..' segments"
+    return None
+
+
 def default_config() -> Config:
     top = schemas.load("config")["properties"]
     return Config(top["key"]["default"], top["lock_timeout"]["default"], drift=top["drift"]["default"])
@@ -91,5 +101,8 @@ def parse_config(path: str, data: bytes) -> Config:
         servers.append(ServerSpec(**fields, username=auth.get("username"),
                                   password_file=os.path.join(base, auth["password_file"]) if auth else None))
     require_unique_names(tuple(servers), f"config {path}")
+    bad_key = key_problem(doc.get("key", defaults.key))
+    if bad_key:
+        raise FieldsyncError(f"config {path}: key {bad_key}")
     return Config(doc.get("key", defaults.key), doc.get("lock_timeout", defaults.lock_timeout), tuple(servers),
                   doc.get("drift", defaults.drift))

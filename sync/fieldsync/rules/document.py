@@ -12,6 +12,8 @@ from . import schemas
 from .merge import discover, merge
 
 VERSION = "2.0"
+MAX_LIVE_BYTES = 16 * 1024 * 1024  # far over Consul's default value limit: anything larger is not our document
+MAX_DEPTH = 64  # a fields document nests a few levels; deeper is not one
 SOURCE = "fieldsync"
 # Keys whose values change on every run without the content changing.
 VOLATILE = frozenset({"last_updated", "extracted_at", "duration_ms"})
@@ -51,21 +53,59 @@ def encode(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    """How deep containers nest in a parsed JSON value, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def parse_json(raw: bytes, key: str, what: str) -> Any:
+    """A JSON value read from Consul, bounded in size and depth; NaN and Infinity are not JSON."""
+    def refuse(why: str) -> Refused:
+        return Refused(f"the value at {key} {why}; it is left alone (inspect it with consul kv get)")
+
+    if len(raw) > MAX_LIVE_BYTES:
+        raise refuse(f"is {len(raw):,} bytes, more than any {what}")
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise refuse(f"is not JSON ({e})") from None
+    except RecursionError:
+        raise refuse(f"is nested deeper than any {what}") from None
+    if _depth(value) > MAX_DEPTH:
+        raise refuse(f"is nested deeper than any {what} ({MAX_DEPTH} levels)")
+    return value
+
+
 def decode_with_meta(raw: bytes | None, key: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(the live document, bare or unwrapped from the old {"data": ..., "meta": ...} envelope, and the envelope's
-    meta, {} for a bare one); (None, {}) when the key is absent."""
+    meta, {} for a bare one); (None, {}) when the key is absent. Anything that is not a fields document as
+    schema/live.schema.json says is refused, named and left alone."""
     if raw is None:
         return None, {}
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(f"the value at {key} is not JSON; it is left alone (inspect it with consul kv get)") from None
+    doc = parse_json(raw, key, "fields document")
     meta: dict[str, Any] = {}
     if isinstance(doc, dict) and isinstance(doc.get("data"), dict) and "fields" in doc["data"]:
         meta = doc["meta"] if isinstance(doc.get("meta"), dict) else {}
         doc = doc["data"]
-    if not isinstance(doc, dict) or not isinstance(doc.get("fields"), list):
-        raise Refused(f"the value at {key} is not a fields document; it is left alone")
+    validator = schemas.validator("live")
+    if not validator.is_valid(doc):
+        error = next(iter(validator.errors(doc)))
+        where = "/".join(str(p) for p in error.absolute_path) or "the top level"
+        raise Refused(f"the value at {key} is not a fields document (at {where}: {error.message}); it is left alone")
+    names = [record["name"] for record in doc["fields"]]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise Refused(f"the value at {key} names a field twice ({', '.join(twice)}); it is left alone")
     return doc, meta
 
 

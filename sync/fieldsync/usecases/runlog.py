@@ -3,13 +3,13 @@ the document changes only when its content does."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..adapters.consul import ConsulKV
-from ..errors import FieldsyncError
+from ..errors import FieldsyncError, Refused
 from ..model import Inputs, SyncReport
-from ..rules.document import encode
+from ..rules import schemas
+from ..rules.document import encode, parse_json
 
 KEEP_RUNS = 20
 
@@ -37,13 +37,22 @@ def entry(outcome: str, error: str | None, inputs: Inputs, report: SyncReport | 
     return run
 
 
-def read(kv: ConsulKV, key: str) -> dict[str, Any] | None:
-    raw, _ = kv.read(status_key(key))
+def read(kv: ConsulKV, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(the run record, or None; why it could not be read, if there is one that could not)."""
+    return _decode(kv.read(status_key(key))[0], key)
+
+
+def _decode(raw: bytes | None, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    if raw is None:
+        return None, None
     try:
-        value = json.loads(raw) if raw else None
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+        value = parse_json(raw, status_key(key), "run record")
+    except Refused as e:
+        return None, str(e)
+    validator = schemas.validator("status")
+    if not validator.is_valid(value):
+        return None, f"{status_key(key)} is not a run record (edited by hand?); the next sync replaces it"
+    return value, None
 
 
 def record(kv: ConsulKV, key: str, run: dict[str, Any]) -> str | None:
@@ -52,12 +61,8 @@ def record(kv: ConsulKV, key: str, run: dict[str, Any]) -> str | None:
     try:
         for _ in range(3):
             raw, index = kv.read(status_key(key))
-            try:
-                previous = json.loads(raw) if raw else {}
-            except ValueError:
-                previous = {}
-            runs = previous.get("runs") if isinstance(previous, dict) else None
-            history = [{k: run[k] for k in ("at", "outcome", "commit")}, *(runs if isinstance(runs, list) else [])]
+            previous, _ = _decode(raw, key)
+            history = [{k: run[k] for k in ("at", "outcome", "commit")}, *(previous or {}).get("runs", [])]
             if kv.write_cas(status_key(key), encode({"key": key, "last": run, "runs": history[:KEEP_RUNS]}), index):
                 return None
     except FieldsyncError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from ..rules.config import (
     NO_SERVERS,
     default_config,
     is_url,
+    key_problem,
     parse_config,
     require_unique_names,
     server_from_arg,
@@ -53,6 +55,11 @@ def resolve(*, repo: str, config_path: str | None = None, prometheus: Sequence[s
     """Flags win over the config file: --prometheus replaces its server list, --key its key, --drift its policy."""
     config = load_config(config_path, repo)
     servers = servers_from_args(prometheus) if prometheus else config.servers
+    bad_key = key_problem(key) if key is not None else None
+    if bad_key:
+        raise UsageError(f"--key (or FIELDSYNC_KEY) {bad_key}")
+    if lock_timeout is not None and not (math.isfinite(lock_timeout) and lock_timeout >= 0):
+        raise UsageError(f"--lock-timeout {lock_timeout}: give a number of seconds, 0 or more")
     return Settings(repo, key or config.key, servers, config.lock_timeout if lock_timeout is None else lock_timeout,
                     drift or config.drift)
 

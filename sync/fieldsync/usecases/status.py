@@ -24,7 +24,8 @@ def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, 
     head = str(git.resolve_commit(repository, "HEAD").id)
     live = document.decode(kv.read(key)[0], key)
     live_commit = document.built_from(live)
-    last = (runlog.read(kv, key) or {}).get("last")
+    record, unreadable = runlog.read(kv, key)
+    last = (record or {}).get("last")
     branch = git.head_branch(repository)
     try:
         repository, inputs = read_fields(repo, "HEAD")
@@ -33,9 +34,10 @@ def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, 
     except FieldsyncError as e:
         counts = git.ahead_behind(repository, head, live_commit) if live_commit else None
         where = guards.position(live, head, counts)
-        return StatusReport(key, live is not None, branch, head, where, None, str(e), last)
+        return StatusReport(key, live is not None, branch, head, where, None, str(e), last,
+                            last_run_problem=unreadable)
     unknown = None
     if policy == "refuse" and guards.edited_outside(live) and not any(s.success for s in statuses):
         unknown = "no Prometheus server answered (or none was given), so what sync would overwrite is not known"
     return StatusReport(key, live is not None, branch, head, plan.position, None if unknown else plan.drift,
-                        unknown, last, plan.kept, plan.conflicts, plan.rewritten_by)
+                        unknown, last, plan.kept, plan.conflicts, plan.rewritten_by, unreadable)

@@ -66,8 +66,8 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV) -> SyncReport | Non
         return SyncReport(plan, "written", warnings=(f"written, but reading it back failed: {e}",))
 
 
-def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch,
-         now: Callable[[], str] = utc_now) -> SyncReport:
+def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable[[], str] = utc_now,
+         notify: Callable[[str], None] = lambda line: None) -> SyncReport:
     """Run one sync. A refusal is a report (outcome "refused", nothing written); a failure raises FieldsyncError,
     nothing written. Every run but a dry run is recorded in the status key."""
     repo, inputs = gather(options.repo, options.rev, options.servers, fetch)
@@ -78,7 +78,7 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch,
         return report
     try:
         require_answers(inputs)
-        with kv.lock(f"{options.key}.lock", options.lock_timeout) as held:
+        with kv.lock(f"{options.key}.lock", options.lock_timeout, notify) as held:
             report = _write(repo, inputs, options, kv, now)
         warnings = list(report.warnings)
         unrecorded = runlog.record(kv, options.key, runlog.entry(report.outcome, report.reason, inputs, report, now()))
