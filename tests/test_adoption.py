@@ -9,7 +9,7 @@ import pygit2
 import pytest
 from support.commands import cli, run_sync
 from support.gitrepo import GitRepo
-from support.kv import client, live, records
+from support.kv import client, records, run_record
 from support.legacy import legacy_document, legacy_envelope, legacy_records
 
 from fieldsync.rules import schemas
@@ -188,7 +188,7 @@ def test_a_key_the_old_backend_refilled_after_a_wipe_is_recovered(consul, start_
     assert code == 0 and "reverted to git's values" in output, output
     after = records(consul, key)
     assert {n: after[n] for n in before} == before  # every field of git is back as it was
-    assert live(consul, f"{key}.status")[0]["last"]["hand_edits_overwritten"]  # what the refill held, recorded
+    assert run_record(consul, key)["last"]["hand_edits_overwritten"]  # what the refill held, recorded
 
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "skills-eye" / "prometheus"  # read in place, never copied

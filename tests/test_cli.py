@@ -51,7 +51,7 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_130_and_ends_the_session(consul
     key = "interrupt/fields"
     other = client(consul)
     holder = other.session.create(ttl=30, behavior="delete", lock_delay=0)
-    assert other.kv.put(f"{key}.lock", "someone", acquire=holder)
+    assert other.kv.put(f"fieldsync/{key}.lock", "someone", acquire=holder)
     process = subprocess.Popen(
         [sys.executable, "-m", "fieldsync", "sync", "--repo", str(field_repo.path), "--key", key,
          "--prometheus", prom.url, "--lock-timeout", "60"],
@@ -59,7 +59,7 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_130_and_ends_the_session(consul
         text=True)
     try:
         deadline = time.monotonic() + 30
-        while not any(s["Name"] == f"fieldsync sync {key}.lock" for s in other.session.list()[1]):
+        while not any(s["Name"] == f"fieldsync sync fieldsync/{key}.lock" for s in other.session.list()[1]):
             assert time.monotonic() < deadline and process.poll() is None, process.communicate()
             time.sleep(0.05)
         process.send_signal(signal.SIGINT)
@@ -70,8 +70,8 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_130_and_ends_the_session(consul
     assert process.returncode == 130
     lines = [line for line in stderr.splitlines() if line]
     assert lines[-1] == "fieldsync: interrupted", stderr  # after, perhaps, the line naming the lock's holder
-    assert all(line == f"waiting for {key}.lock: held by another client" for line in lines[:-1]), stderr
-    assert not any(s["Name"] == f"fieldsync sync {key}.lock" for s in other.session.list()[1])
+    assert all(line == f"waiting for fieldsync/{key}.lock: held by another client" for line in lines[:-1]), stderr
+    assert not any(s["Name"] == f"fieldsync sync fieldsync/{key}.lock" for s in other.session.list()[1])
 
 
 def test_sigterm_while_holding_the_lock_releases_it_at_once(consul, start_prometheus, example_config,
@@ -86,12 +86,12 @@ def test_sigterm_while_holding_the_lock_releases_it_at_once(consul, start_promet
         process = sync_process(consul, field_repo.path, "HEAD", prom.url, key)
         held = None
         while process.poll() is None and held is None:
-            held = (other.kv.get(f"{key}.lock")[1] or {}).get("Session")
+            held = (other.kv.get(f"fieldsync/{key}.lock")[1] or {}).get("Session")
         if held is None:
             finish([process])
             continue
         os.kill(process.pid, signal.SIGSTOP)  # frozen while holding the lock
-        if (other.kv.get(f"{key}.lock")[1] or {}).get("Session") != held:
+        if (other.kv.get(f"fieldsync/{key}.lock")[1] or {}).get("Session") != held:
             os.kill(process.pid, signal.SIGCONT)
             finish([process])
             continue
@@ -99,7 +99,7 @@ def test_sigterm_while_holding_the_lock_releases_it_at_once(consul, start_promet
         os.kill(process.pid, signal.SIGCONT)
         [(code, output)] = finish([process])
         assert code == 143 and "fieldsync: terminated" in output and "Traceback" not in output, output
-        assert other.kv.get(f"{key}.lock")[1] is None  # released: the session was destroyed on the way out
+        assert other.kv.get(f"fieldsync/{key}.lock")[1] is None  # released: the session was destroyed on the way out
         code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--lock-timeout", "0"))
         assert code == 0, output
         return

@@ -134,13 +134,13 @@ def test_a_live_value_that_is_no_sane_document_is_named_and_left_alone(case: str
 def test_a_status_key_edited_by_hand_is_reported_and_replaced(consul, start_prometheus, example_config,
                                                               field_repo) -> None:
     from support.commands import cli, run_sync
-    from support.kv import client, live
+    from support.kv import client, run_record
 
     prom = start_prometheus(example_config)
     key = "faults/status-key"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
-    client(consul).kv.put(f"{key}.status", json.dumps({"last": "garbage", "runs": 5}))
+    client(consul).kv.put(f"fieldsync/{key}.status", json.dumps({"last": "garbage", "runs": 5}))
     code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
-    assert code == 0 and f"{key}.status is not a run record" in output, output
+    assert code == 0 and f"fieldsync/{key}.status is not a run record" in output, output
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
-    assert live(consul, f"{key}.status")[0]["last"]["outcome"] == "unchanged"
+    assert run_record(consul, key)["last"]["outcome"] == "unchanged"

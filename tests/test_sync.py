@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from support.commands import customize_company, finish, run_sync, sync_process
-from support.kv import client, live, records
+from support.kv import client, live, records, run_record
 
 from fieldsync.adapters.consul import ConsulKV, ConsulSettings
 from fieldsync.cli import main
@@ -98,15 +98,18 @@ def test_one_server_down_keeps_its_fields_both_down_writes_nothing(consul, start
     key = "down/fields"
     assert run_sync(consul, field_repo.path, first.url, second.url, key=key)[0] == 0
     assert records(consul, key)["b_only"]["discovered_in"] == [second.url.split("//")[1]]
+    entries_before = live(consul, key)[0]["extraction_status"]["server_status"]
     second.stop()
     code, output = run_sync(consul, field_repo.path, first.url, second.url, key=key)
     assert code == 0 and "1 failed" in output
     kept = records(consul, key)
     assert kept["b_only"]["source_label"] == "__meta_consul_service_metadata_b_only"
     assert "rack" in kept
+    # The document holds data from successful reads only: the down server keeps its last entry as it was;
+    # the failure is in the run record.
     status = live(consul, key)[0]["extraction_status"]
-    assert status["successful_servers"] == 1 and not status["extraction_complete"]
-    failed = [s for s in status["server_status"] if not s["success"]]
+    assert status["server_status"] == entries_before and status["extraction_complete"]
+    failed = [s for s in run_record(consul, key)["last"]["servers"] if not s["success"]]
     assert len(failed) == 1 and "Connection refused" in failed[0]["error"]
     _, index = live(consul, key)
     first.stop()
@@ -123,7 +126,7 @@ def test_bad_yaml_refuses_before_touching_consul(consul, field_repo, example_con
     code, output = run_sync(consul, field_repo.path, prom.url, key=key)
     assert code == 1 and "fields/company.yaml:3:1: error: YAML" in output and "nothing written" in output
     assert live(consul, key)[0] is None
-    assert client(consul).kv.get(f"{key}.lock")[1] is None
+    assert client(consul).kv.get(f"fieldsync/{key}.lock")[1] is None
     # Nothing listens here: had sync reached for Consul, the error would say so instead.
     with refused_address() as nowhere:
         code, output = run_sync(nowhere, field_repo.path, prom.url, key=key)
@@ -200,10 +203,10 @@ def test_waits_for_a_held_lock_then_gives_up(consul, start_prometheus, example_c
     key = "locked/fields"
     other = client(consul)
     session = other.session.create(ttl=30, behavior="delete", lock_delay=0)
-    assert other.kv.put(f"{key}.lock", "someone", acquire=session)
+    assert other.kv.put(f"fieldsync/{key}.lock", "someone", acquire=session)
     code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--lock-timeout", "1"))
     assert code == 1 and "another sync holds" in output
-    assert f"waiting for {key}.lock: held by another client" in output
+    assert f"waiting for fieldsync/{key}.lock: held by another client" in output
     assert live(consul, key)[0] is None
     other.session.destroy(session)
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
@@ -246,3 +249,31 @@ def test_extract_command_against_real_prometheus(start_prometheus, example_confi
     file_result = CliRunner().invoke(main, ["extract", "--prometheus", str(Path(prom.config_path)), "--format",
                                             "json"])
     assert [f for f in json.loads(file_result.output)[0]["fields"]] == status["fields"]
+
+
+def test_a_watcher_of_the_documents_folder_never_wakes_for_nothing(consul, start_prometheus, example_config,
+                                                                   field_repo) -> None:
+    """A consumer's blocking query on the folder wakes when the folder's index moves: it must not move across
+    no-op syncs, a server going down and up, or the same commit named two ways."""
+    first, second = start_prometheus(example_config), start_prometheus(SECOND)
+    key = "watched/folder/fields"
+    servers = (first.url, second.url)
+    assert run_sync(consul, field_repo.path, *servers, key=key)[0] == 0
+
+    def folder_index() -> int:
+        index, _ = client(consul).kv.get("watched/folder/", recurse=True)
+        return int(index)
+
+    before = folder_index()
+    for _ in range(10):
+        assert "unchanged" in run_sync(consul, field_repo.path, *servers, key=key)[1]
+    second.stop()
+    code, output = run_sync(consul, field_repo.path, *servers, key=key)
+    assert code == 0 and "1 failed" in output and "unchanged" in output, output
+    second.start()
+    sha = field_repo.repo.head.target
+    for rev in (str(sha), "HEAD", str(sha)):
+        assert "unchanged" in run_sync(consul, field_repo.path, *servers, key=key, extra=("--rev", rev))[1]
+    assert folder_index() == before
+    keys = client(consul).kv.get("watched/folder/", recurse=True, keys=True)[1]
+    assert keys == [key]  # the lock and the run record live elsewhere

@@ -6,7 +6,7 @@ import json
 
 import pygit2
 from support.commands import cli, run_sync
-from support.kv import client, hand_edit, live, records
+from support.kv import client, hand_edit, live, records, run_record
 
 from fieldsync.adapters.consul import ConsulKV, ConsulSettings
 from fieldsync.rules.config import server_from_arg
@@ -51,7 +51,7 @@ def test_sync_keeps_a_hand_edit_and_writes_a_git_change(consul, start_prometheus
     assert code == 0 and "1 hand edit(s) kept, pending import" in output, output
     synced = records(consul, key)
     assert synced["company"]["display_name"] == "Empresa (UI)" and synced["site"]["display_name"] == "Site From Git"
-    run = live(consul, f"{key}.status")[0]["last"]
+    run = run_record(consul, key)["last"]
     assert [(e["field"], e["live"]) for e in run["hand_edits_kept"]] == [("company", "Empresa (UI)")]
     code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
     assert "hand edits 1 kept, pending import" in output and "up to date" in output, output
@@ -97,7 +97,7 @@ def test_revert_lets_git_win_and_records_what_it_overwrote(consul, start_prometh
     code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "revert"))
     assert code == 0 and "2 hand edit(s) reverted to git's values" in output, output
     assert records(consul, key)["company"]["display_name"] == "Company"
-    run = live(consul, f"{key}.status")[0]["last"]
+    run = run_record(consul, key)["last"]
     assert {(e["attribute"], e["live"]) for e in run["hand_edits_overwritten"]} == {
         ("display_name", "By Hand"), ("required", False)}
 

@@ -7,7 +7,7 @@ import json
 import pygit2
 import pytest
 from support.commands import cli, run_sync
-from support.kv import client, hand_edit, live
+from support.kv import client, hand_edit, live, run_record
 
 from fieldsync.rules import document
 
@@ -47,7 +47,7 @@ def test_status_plan_and_sync_agree_on_hand_edits(kind: str, policy: str, consul
     plan = json.loads(output)
     code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", policy))
     assert code in (0, 3), output
-    run = live(consul, f"{key}.status")[0]["last"]
+    run = run_record(consul, key)["last"]
 
     verdicts = {"status": (status["drift"] is not None, _kept(status["hand_edits_kept"])),
                 "plan": (plan["drift"], _kept(plan["hand_edits_kept"])),

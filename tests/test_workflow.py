@@ -9,7 +9,7 @@ import pygit2
 import pytest
 from click.testing import CliRunner
 from support.commands import cli, customize_company, run_sync
-from support.kv import client, hand_edit, live, records
+from support.kv import client, hand_edit, live, records, run_record
 
 from fieldsync.cli import main
 
@@ -165,7 +165,7 @@ def test_status_key_holds_run_details_and_noop_leaves_document_alone(consul, sta
     _, index = live(consul, key)
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     assert live(consul, key)[1] == index
-    status, _ = live(consul, f"{key}.status")
+    status = run_record(consul, key)
     assert [r["outcome"] for r in status["runs"]] == ["unchanged", "written"]
     assert status["last"]["servers"][0]["success"] and "duration_ms" in status["last"]["servers"][0]
     code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
@@ -225,3 +225,19 @@ def test_import_names_a_broken_existing_file(consul, git_repo, tmp_path) -> None
     doc.write_text(json.dumps({"fields": [{"name": "company", "order": 3}]}))
     code, output = cli(consul, "import", "--from-file", str(doc), "--repo", str(git_repo.path))
     assert code == 1 and "fields/company.yaml:3:1" in output and "Traceback" not in output
+
+
+def test_plan_says_no_changes_exactly_when_sync_writes_nothing(consul, start_prometheus, example_config,
+                                                               field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "plan/truth"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    code, output = cli(consul, "plan", *args)
+    assert code == 0 and "No changes: the live document already holds this content" in output
+    assert "unchanged" in run_sync(consul, field_repo.path, prom.url, key=key)[1]
+    hand_edit(consul, key, "company", regex="refreshed by the next sync")  # extraction data only
+    code, output = cli(consul, "plan", *args, "--format", "json")
+    assert code == 0 and json.loads(output)["writes"] is True and json.loads(output)["changes"] is False
+    assert "No changes to fields: sync rewrites the document only" in cli(consul, "plan", *args)[1]
+    assert "written" in run_sync(consul, field_repo.path, prom.url, key=key)[1]

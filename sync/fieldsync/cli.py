@@ -179,7 +179,8 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key,
                          lock_timeout=lock_timeout, drift=drift)
     options = SyncOptions(repo=repo, key=s.key, servers=s.servers, rev=rev, dry_run=dry_run,
-                          lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force, drift=s.drift)
+                          lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force, drift=s.drift,
+                          state_prefix=s.state_prefix)
     report = run(options, _consul(consul_addr, consul_token_file), notify=lambda line: click.echo(line, err=True))
     click.echo(render.sync_report(report))
     return 3 if report.outcome == "refused" else 0
@@ -288,7 +289,7 @@ def status(repo: str, prometheus: tuple[str, ...], key: str | None, config_path:
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
     click.echo(render.status(run(repo=repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file),
-                                 policy=s.drift), fmt))
+                                 policy=s.drift, state_prefix=s.state_prefix), fmt))
     return 0
 
 

@@ -46,6 +46,7 @@ class Config:
     lock_timeout: float
     servers: tuple[ServerSpec, ...] = ()
     drift: str = "keep"  # what sync does with hand edits of the live document: one of DRIFT_POLICIES
+    state_prefix: str = "fieldsync/"  # where the lock and the run record live, apart from the document's folder
 
 
 @dataclass(frozen=True)

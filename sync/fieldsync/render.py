@@ -114,11 +114,15 @@ def _plan_warnings(plan: Plan) -> list[str]:
 
 
 def _plan_summary(plan: Plan) -> str:
+    """One line that is true of what sync would do: "No changes" alone means sync writes nothing."""
     d = plan.diff
     refreshed = (f" ({d.refreshed_count} extracted attribute(s) refreshed from Prometheus)"
                  if d.refreshed_count else "")
+    if plan.unchanged:
+        return "No changes: the live document already holds this content; sync writes nothing."
     if d.empty:
-        return f"No changes: the live document's fields already match{refreshed}."
+        return ("No changes to fields: sync rewrites the document only for what extraction derives"
+                f"{refreshed or ' (server entries, external labels)'}.")
     return f"{len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to remove{refreshed}."
 
 
@@ -129,7 +133,7 @@ def plan(result: Plan, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({
             "key": result.key, "commit": git.commit, "ref": git.ref, "live_commit": live_commit,
-            "changes": not d.empty, "added": d.added, "removed": d.removed,
+            "changes": not d.empty, "writes": not result.unchanged, "added": d.added, "removed": d.removed,
             "changed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()} for c in d.changed},
             "refreshed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()}
                           for c in d.refreshed},

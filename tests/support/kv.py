@@ -40,3 +40,13 @@ def hand_edit(agent: ConsulAgent, key: str, field: str, **changes: object) -> No
             record.update(changes)
     subprocess.run([consul_bin, "kv", "put", key, "-"], input=json.dumps(doc).encode(), env=env, check=True,
                    capture_output=True, timeout=30)
+
+
+STATE_PREFIX = "fieldsync/"  # where fieldsync keeps the lock and the run record by default
+
+
+def run_record(agent: ConsulAgent, key: str = KEY) -> dict:
+    """The run record sync keeps for `key`."""
+    record, _ = live(agent, f"{STATE_PREFIX}{key}.status")
+    assert record is not None
+    return record

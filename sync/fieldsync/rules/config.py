@@ -22,6 +22,15 @@ def _server_defaults() -> dict[str, Any]:
     return {k: v["default"] for k, v in props.items() if "default" in v}
 
 
+def lock_key(key: str, state_prefix: str) -> str:
+    return f"{state_prefix}{key}.lock"
+
+
+def status_key(key: str, state_prefix: str) -> str:
+    """Where the run record of `key` lives."""
+    return f"{state_prefix}{key}.status"
+
+
 def key_problem(key: str) -> str | None:
     """Why a Consul key cannot name the document, if it cannot: Consul (and py-consul) store 'a/./b' or 'a//b'
     under another key than the one given, and refuse a leading '/'."""
@@ -34,7 +43,8 @@ def key_problem(key: str) -> str | None:
 
 def default_config() -> Config:
     top = schemas.load("config")["properties"]
-    return Config(top["key"]["default"], top["lock_timeout"]["default"], drift=top["drift"]["default"])
+    return Config(top["key"]["default"], top["lock_timeout"]["default"], drift=top["drift"]["default"],
+                  state_prefix=top["state_prefix"]["default"])
 
 
 def is_url(arg: str) -> bool:
@@ -105,4 +115,4 @@ def parse_config(path: str, data: bytes) -> Config:
     if bad_key:
         raise FieldsyncError(f"config {path}: key {bad_key}")
     return Config(doc.get("key", defaults.key), doc.get("lock_timeout", defaults.lock_timeout), tuple(servers),
-                  doc.get("drift", defaults.drift))
+                  doc.get("drift", defaults.drift), doc.get("state_prefix", defaults.state_prefix))

@@ -15,13 +15,30 @@ VERSION = "2.0"
 MAX_LIVE_BYTES = 16 * 1024 * 1024  # far over Consul's default value limit: anything larger is not our document
 MAX_DEPTH = 64  # a fields document nests a few levels; deeper is not one
 SOURCE = "fieldsync"
-# Keys whose values change on every run without the content changing.
-VOLATILE = frozenset({"last_updated", "extracted_at", "duration_ms"})
+# Keys whose values change from run to run without what readers use changing: timestamps, durations, and the ref
+# the commit was named by (`--rev <sha>` and `--rev HEAD` write the same content).
+VOLATILE = frozenset({"last_updated", "extracted_at", "duration_ms", "ref"})
 CONSUL_VALUE_LIMIT = 512 * 1024
 
 
-def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitInfo, now: str) -> dict[str, Any]:
-    ok = sum(s.success for s in statuses)
+def server_entries(statuses: list[ServerStatus], live: Document | None) -> list[dict[str, Any]]:
+    """extraction_status.server_status[]: data from successful reads only. A server that failed this run keeps the
+    entry of its last successful read, exactly as it was; one that never answered has none. Health (errors,
+    durations of failed runs) goes to the run record, so the document changes only when what readers use does."""
+    previous = {e.get("name"): e for e in ((live or {}).get("extraction_status") or {}).get("server_status") or []
+                if isinstance(e, dict) and e.get("success") is True}
+    entries = []
+    for status in statuses:
+        if status.success:
+            entries.append(status.to_json())
+        elif status.name in previous:
+            entries.append(previous[status.name])
+    return entries
+
+
+def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitInfo, now: str,
+          live: Document | None = None) -> dict[str, Any]:
+    entries = server_entries(statuses, live)
     return {
         "version": VERSION,
         "last_updated": now,
@@ -29,11 +46,11 @@ def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitI
         "total_fields": len(records),
         "fields": records,
         "extraction_status": {
-            "total_servers": len(statuses),
-            "successful_servers": ok,
-            "extraction_complete": ok == len(statuses),
+            "total_servers": len(entries),
+            "successful_servers": len(entries),
+            "extraction_complete": len(entries) == len(statuses),
             "extracted_at": now,
-            "server_status": [s.to_json() for s in statuses],
+            "server_status": entries,
         },
         "git": git.to_json(),
     }
@@ -45,7 +62,7 @@ def build_document(overrides: dict[str, dict[str, Any]], statuses: list[ServerSt
     carried over from `live`."""
     discovered = discover(statuses, (live or {}).get("fields") or [])
     records = merge(overrides, discovered, schemas.field_defaults(), ["name", *schemas.field_properties()])
-    return seal(build(records, statuses, git, now))
+    return seal(build(records, statuses, git, now, live))
 
 
 def encode(doc: dict[str, Any]) -> bytes:

@@ -1,5 +1,5 @@
-"""Run details in `<key>.status`: the last run in full and a short history, apart from the fields document so that
-the document changes only when its content does."""
+"""Run details in the run record (`<state_prefix><key>.status`): the last run in full and a short history, apart
+from the fields document so that the document changes only when its content does."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ from ..adapters.consul import ConsulKV
 from ..errors import FieldsyncError, Refused
 from ..model import Inputs, SyncReport
 from ..rules import schemas
+from ..rules.config import status_key
 from ..rules.document import encode, parse_json
 
 KEEP_RUNS = 20
-
-
-def status_key(key: str) -> str:
-    return f"{key}.status"
 
 
 def entry(outcome: str, error: str | None, inputs: Inputs, report: SyncReport | None, now: str) -> dict[str, Any]:
@@ -37,34 +34,36 @@ def entry(outcome: str, error: str | None, inputs: Inputs, report: SyncReport | 
     return run
 
 
-def read(kv: ConsulKV, key: str) -> tuple[dict[str, Any] | None, str | None]:
+def read(kv: ConsulKV, key: str, state_prefix: str) -> tuple[dict[str, Any] | None, str | None]:
     """(the run record, or None; why it could not be read, if there is one that could not)."""
-    return _decode(kv.read(status_key(key))[0], key)
+    where = status_key(key, state_prefix)
+    return _decode(kv.read(where)[0], where)
 
 
-def _decode(raw: bytes | None, key: str) -> tuple[dict[str, Any] | None, str | None]:
+def _decode(raw: bytes | None, where: str) -> tuple[dict[str, Any] | None, str | None]:
     if raw is None:
         return None, None
     try:
-        value = parse_json(raw, status_key(key), "run record")
+        value = parse_json(raw, where, "run record")
     except Refused as e:
         return None, str(e)
     validator = schemas.validator("status")
     if not validator.is_valid(value):
-        return None, f"{status_key(key)} is not a run record (edited by hand?); the next sync replaces it"
+        return None, f"{where} is not a run record (edited by hand?); the next sync replaces it"
     return value, None
 
 
-def record(kv: ConsulKV, key: str, run: dict[str, Any]) -> str | None:
+def record(kv: ConsulKV, key: str, state_prefix: str, run: dict[str, Any]) -> str | None:
     """Best effort: a status that cannot be written never turns a sync's outcome into an error; returns why it was
     not written, if it was not."""
+    where = status_key(key, state_prefix)
     try:
         for _ in range(3):
-            raw, index = kv.read(status_key(key))
-            previous, _ = _decode(raw, key)
+            raw, index = kv.read(where)
+            previous, _ = _decode(raw, where)
             history = [{k: run[k] for k in ("at", "outcome", "commit")}, *(previous or {}).get("runs", [])]
-            if kv.write_cas(status_key(key), encode({"key": key, "last": run, "runs": history[:KEEP_RUNS]}), index):
+            if kv.write_cas(where, encode({"key": key, "last": run, "runs": history[:KEEP_RUNS]}), index):
                 return None
     except FieldsyncError as e:
         return str(e)
-    return f"{status_key(key)} kept changing"
+    return f"{where} kept changing"

@@ -29,6 +29,7 @@ class Settings:
     servers: tuple[ServerSpec, ...]
     lock_timeout: float
     drift: str
+    state_prefix: str
 
 
 def load_config(path: str | None, repo: str) -> Config:
@@ -61,7 +62,7 @@ def resolve(*, repo: str, config_path: str | None = None, prometheus: Sequence[s
     if lock_timeout is not None and not (math.isfinite(lock_timeout) and lock_timeout >= 0):
         raise UsageError(f"--lock-timeout {lock_timeout}: give a number of seconds, 0 or more")
     return Settings(repo, key or config.key, servers, config.lock_timeout if lock_timeout is None else lock_timeout,
-                    drift or config.drift)
+                    drift or config.drift, config.state_prefix)
 
 
 def require_servers(servers: Sequence[ServerSpec]) -> None:

@@ -17,14 +17,14 @@ from .plan import prepare, utc_now
 
 
 def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, policy: str = "keep",
-           fetch: Fetch = fetch) -> StatusReport:
+           state_prefix: str = "fieldsync/", fetch: Fetch = fetch) -> StatusReport:
     """The verdicts `sync` at HEAD would reach, from the same plan. Hand edits and conflicts need git only; under
     the refuse policy, judging whether a write would overwrite an edit needs what Prometheus yields too."""
     repository = git.open_repo(repo)
     head = str(git.resolve_commit(repository, "HEAD").id)
     live = document.decode(kv.read(key)[0], key)
     live_commit = document.built_from(live)
-    record, unreadable = runlog.read(kv, key)
+    record, unreadable = runlog.read(kv, key, state_prefix)
     last = (record or {}).get("last")
     branch = git.head_branch(repository)
     try:

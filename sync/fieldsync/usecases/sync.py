@@ -11,6 +11,7 @@ from ..adapters.consul import SESSION_TTL, ConsulKV
 from ..errors import FieldsyncError, Refused
 from ..model import Inputs, Plan, ServerSpec, SyncReport
 from ..rules import document, guards
+from ..rules.config import lock_key
 from . import runlog
 from .extract import Fetch, fetch
 from .inputs import gather, require_answers
@@ -32,6 +33,7 @@ class SyncOptions:
     allow_rollback: bool = False  # write REV even over a document built from a newer commit
     force: bool = False  # write over hand edits the drift policy refuses to overwrite (git wins)
     drift: str = "keep"  # the drift policy: keep | refuse | revert
+    state_prefix: str = "fieldsync/"  # where the lock and the run record live
 
 
 def _refusal(plan: Plan, options: SyncOptions) -> str | None:
@@ -78,19 +80,20 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
         return report
     try:
         require_answers(inputs)
-        with kv.lock(f"{options.key}.lock", options.lock_timeout, notify) as held:
+        with kv.lock(lock_key(options.key, options.state_prefix), options.lock_timeout, notify) as held:
             report = _write(repo, inputs, options, kv, now)
         warnings = list(report.warnings)
-        unrecorded = runlog.record(kv, options.key, runlog.entry(report.outcome, report.reason, inputs, report, now()))
+        run = runlog.entry(report.outcome, report.reason, inputs, report, now())
+        unrecorded = runlog.record(kv, options.key, options.state_prefix, run)
         if unrecorded:
-            warnings.append(f"the run was not recorded in {runlog.status_key(options.key)}: {unrecorded}")
+            warnings.append(f"the run was not recorded: {unrecorded}")
         if held.release_error:
             warnings.append(f"the lock was not released ({held.release_error}); it expires by itself within "
                             f"{2 * SESSION_TTL} s")
         return replace(report, warnings=tuple(warnings))
     except FieldsyncError as e:
         outcome = "refused" if isinstance(e, Refused) else "failed"
-        runlog.record(kv, options.key, runlog.entry(outcome, str(e), inputs, None, now()))
+        runlog.record(kv, options.key, options.state_prefix, runlog.entry(outcome, str(e), inputs, None, now()))
         if "nothing written" in str(e):
             raise
         raise type(e)(f"{e}; nothing written") from None
