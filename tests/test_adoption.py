@@ -185,6 +185,8 @@ def test_a_key_the_old_backend_refilled_after_a_wipe_is_recovered(consul, start_
     code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
     assert "written by the old backend's force-extract / empty-key fallback" in output, output
     code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "revert"))
+    assert code == 3 and "would remove 10 of 22 fields" in output, output  # the refill's own fields
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "revert", "--allow-delete"))
     assert code == 0 and "reverted to git's values" in output, output
     after = records(consul, key)
     assert {n: after[n] for n in before} == before  # every field of git is back as it was

@@ -277,3 +277,21 @@ def test_a_watcher_of_the_documents_folder_never_wakes_for_nothing(consul, start
     assert folder_index() == before
     keys = client(consul).kv.get("watched/folder/", recurse=True, keys=True)[1]
     assert keys == [key]  # the lock and the run record live elsewhere
+
+
+def test_deletion_budget_stops_a_sync_that_would_remove_many_fields(consul, start_prometheus, example_config,
+                                                                    git_repo) -> None:
+    prom = start_prometheus(example_config)
+    git_repo.write("README.md", "no field files: every field comes from Prometheus\n")
+    git_repo.commit("start")
+    key = "budget/fields"
+    assert run_sync(consul, git_repo.path, prom.url, key=key)[0] == 0
+    before, index = live(consul, key)
+    prom.reload("scrape_configs:\n  - job_name: two\n    relabel_configs:\n"
+                "      - {source_labels: [__meta_consul_service_metadata_company], target_label: company}\n"
+                "      - {source_labels: [__meta_consul_service_metadata_env], target_label: env}\n")
+    code, output = run_sync(consul, git_repo.path, prom.url, key=key)
+    assert code == 3 and "would remove 10 of 12 fields" in output and "cost_center" in output, output
+    assert "--allow-delete" in output and live(consul, key)[1] == index
+    code, output = run_sync(consul, git_repo.path, prom.url, key=key, extra=("--allow-delete",))
+    assert code == 0 and sorted(records(consul, key)) == ["company", "env"], output

@@ -164,10 +164,11 @@ def extract(prometheus: tuple[str, ...], config_path: str | None, repo: str, fmt
 @click.option("--allow-rollback", is_flag=True, help="Write REV even if the live document is from a newer commit.")
 @click.option("--force", is_flag=True, help="Write over hand edits the drift policy refuses to overwrite (git wins).")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a concurrent sync [default: 60].")
+@click.option("--allow-delete", is_flag=True, help="Remove more fields than the deletion budget allows.")
 @_drift_option
 def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_run: bool, config_path: str | None,
          consul_addr: str | None, consul_token_file: str | None, lock_timeout: float | None, allow_rollback: bool,
-         force: bool, drift: str | None) -> int:
+         force: bool, allow_delete: bool, drift: str | None) -> int:
     """Write the fields of a commit, merged over what Prometheus yields, to Consul KV.
 
     Exit 0 written or nothing to change, 1 error (nothing written), 3 refused to protect data.
@@ -180,7 +181,7 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
                          lock_timeout=lock_timeout, drift=drift)
     options = SyncOptions(repo=repo, key=s.key, servers=s.servers, rev=rev, dry_run=dry_run,
                           lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force, drift=s.drift,
-                          state_prefix=s.state_prefix)
+                          state_prefix=s.state_prefix, budget=s.budget, allow_delete=allow_delete)
     report = run(options, _consul(consul_addr, consul_token_file), notify=lambda line: click.echo(line, err=True))
     click.echo(render.sync_report(report))
     return 3 if report.outcome == "refused" else 0
@@ -224,7 +225,7 @@ def plan(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, conf
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
     result = run(repo=repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file), rev=rev,
-                 worktree=worktree, policy=s.drift)
+                 worktree=worktree, policy=s.drift, budget=s.budget)
     click.echo(render.plan(result, fmt))
     return 0 if result.diff.empty else 2
 

@@ -39,6 +39,17 @@ class ServerSpec:
 
 
 @dataclass(frozen=True)
+class DeletionBudget:
+    """The most fields one sync may remove: at most `count`, and at most `fraction` of the live fields."""
+
+    fraction: float = 0.25
+    count: int = 10
+
+
+DEFAULT_BUDGET = DeletionBudget()
+
+
+@dataclass(frozen=True)
 class Config:
     """fieldsync.yaml, with the schema's defaults filled in."""
 
@@ -47,6 +58,7 @@ class Config:
     servers: tuple[ServerSpec, ...] = ()
     drift: str = "keep"  # what sync does with hand edits of the live document: one of DRIFT_POLICIES
     state_prefix: str = "fieldsync/"  # where the lock and the run record live, apart from the document's folder
+    deletion_budget: DeletionBudget = DeletionBudget()
 
 
 @dataclass(frozen=True)
@@ -251,6 +263,7 @@ class Plan:
     overwritten: tuple[HandEdit, ...] = ()  # hand edits the write replaces with git's values
     base_unknown: str | None = None  # why hand edits could not be told, if they could not
     rewritten_by: str | None = None  # a note naming the old backend's job that wrote the live document
+    deletion: str | None = None  # why the write removes more fields than the deletion budget allows, if it does
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,10 @@ def hand_edit_lines(plan: Plan) -> list[str]:
     if plan.kept:
         lines.append(f"{len(plan.kept)} hand edit(s) kept, pending import (`fieldsync import --from-kv`): "
                      f"{_edits(plan.kept)}")
-    if plan.conflicts:
+    if plan.conflicts and plan.policy == "keep":
         lines.append(f"{len(plan.conflicts)} hand edit(s) conflict with git: {_edits(plan.conflicts)}")
     if plan.overwritten and plan.policy != "keep":
-        verb = ("reverted to git's values (recorded in <key>.status)" if plan.policy == "revert"
+        verb = ("reverted to git's values (recorded in the run record)" if plan.policy == "revert"
                 else "in the way (drift: refuse writes over them only with --force)")
         lines.append(f"{len(plan.overwritten)} hand edit(s) {verb}: {_edits(plan.overwritten)}")
     if plan.base_unknown:
@@ -110,6 +110,8 @@ def _plan_warnings(plan: Plan) -> list[str]:
         notes.append(f"sync refuses: {plan.drift}")
     if plan.rollback:
         notes.append(f"{plan.rollback}: sync refuses without --allow-rollback")
+    if plan.deletion:
+        notes.append(f"sync refuses: {plan.deletion}")
     return notes
 
 

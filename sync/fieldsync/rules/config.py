@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import FieldsyncError
-from ..model import Config, ServerSpec
+from ..model import Config, DeletionBudget, ServerSpec
 from . import schemas
 from .fieldcheck import load_document
 
@@ -43,8 +43,9 @@ def key_problem(key: str) -> str | None:
 
 def default_config() -> Config:
     top = schemas.load("config")["properties"]
+    budget = top["deletion_budget"]["default"]
     return Config(top["key"]["default"], top["lock_timeout"]["default"], drift=top["drift"]["default"],
-                  state_prefix=top["state_prefix"]["default"])
+                  state_prefix=top["state_prefix"]["default"], deletion_budget=DeletionBudget(**budget))
 
 
 def is_url(arg: str) -> bool:
@@ -114,5 +115,7 @@ def parse_config(path: str, data: bytes) -> Config:
     bad_key = key_problem(doc.get("key", defaults.key))
     if bad_key:
         raise FieldsyncError(f"config {path}: key {bad_key}")
+    budget = {**vars(defaults.deletion_budget), **doc.get("deletion_budget", {})}
     return Config(doc.get("key", defaults.key), doc.get("lock_timeout", defaults.lock_timeout), tuple(servers),
-                  doc.get("drift", defaults.drift), doc.get("state_prefix", defaults.state_prefix))
+                  doc.get("drift", defaults.drift), doc.get("state_prefix", defaults.state_prefix),
+                  DeletionBudget(**budget))

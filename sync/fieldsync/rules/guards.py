@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..model import Diff, Document, HandEdit, Lineage, Position
+from ..model import DeletionBudget, Diff, Document, HandEdit, Lineage, Position
 from . import document, schemas
 
 
@@ -78,6 +78,17 @@ def hand_edits(policy: str, live: Document | None, diff: Diff, conflicts: Sequen
     if policy == "refuse":
         return drift(live, diff)
     return None
+
+
+def deletions(removed: Sequence[str], live_count: int, budget: DeletionBudget) -> str | None:
+    """Removing more fields than the budget allows: a server that answers with a partial config must not empty
+    the document."""
+    if len(removed) <= budget.count and len(removed) <= budget.fraction * live_count:
+        return None
+    shown = ", ".join(removed[:20]) + (" …" if len(removed) > 20 else "")
+    return (f"syncing would remove {len(removed)} of {live_count} fields ({shown}), more than the deletion budget "
+            f"allows ({budget.fraction:.0%} of the live fields, at most {budget.count}); a server may have answered "
+            "with a partial config: check with `fieldsync extract`, and remove them on purpose with --allow-delete")
 
 
 def contract(doc: Document) -> str | None:

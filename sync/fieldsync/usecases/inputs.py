@@ -34,10 +34,19 @@ def read_fields(repo_path: str, rev: str, worktree: bool = False) -> tuple[Any, 
     commit = git.resolve_commit(repo, rev)
     if worktree:
         directory = os.path.join(repo.workdir or repo_path, FIELDS_DIR)
-        overrides = fields_at(files.worktree_entries([directory]), "the work tree")
+        entries = files.worktree_entries([directory]) if os.path.isdir(directory) else []
+        overrides = fields_at(entries, "the work tree")
     else:
-        overrides = fields_at(git.git_entries(repo, commit, [FIELDS_DIR]), str(commit.id)[:12])
+        overrides = fields_at(_commit_entries(repo, commit), str(commit.id)[:12])
     return repo, Inputs(git.git_info(repo, commit, rev), overrides, [])
+
+
+def _commit_entries(repo: Any, commit: Any) -> list[Entry]:
+    """The entries of a commit's fields/; none when it has no fields/ (yet)."""
+    try:
+        return git.git_entries(repo, commit, [FIELDS_DIR])
+    except git.SourceError:
+        return []
 
 
 def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch,
@@ -56,12 +65,7 @@ def base_overrides(repo: Any, where: Position) -> dict[str, dict[str, Any]] | No
         return {}
     if where.lineage is Lineage.UNKNOWN or not where.live_commit:
         return None
-    commit = git.resolve_commit(repo, where.live_commit)
-    try:
-        entries = git.git_entries(repo, commit, [FIELDS_DIR])
-    except git.SourceError:  # that commit had no fields/ yet
-        return {}
-    _, results = check_entries(entries)
+    _, results = check_entries(_commit_entries(repo, git.resolve_commit(repo, where.live_commit)))
     return {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..adapters import git
 from ..adapters.consul import ConsulKV
-from ..model import Inputs, Plan, ServerSpec
+from ..model import DEFAULT_BUDGET, DeletionBudget, Inputs, Plan, ServerSpec
 from ..rules import document, guards, legacy, threeway
 from ..rules.diff import diff_fields
 from .extract import Fetch, fetch
@@ -19,7 +19,8 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy: str = "keep") -> Plan:
+def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy: str = "keep",
+            budget: DeletionBudget = DEFAULT_BUDGET) -> Plan:
     """Read the live document and judge what writing the inputs over it would do under the drift `policy`."""
     raw, index = kv.read(key)
     live, meta = document.decode_with_meta(raw, key)
@@ -39,12 +40,14 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
                 policy=policy, kept=tuple(kept) if policy == "keep" else (), conflicts=tuple(conflicts),
                 overwritten=tuple(overwritten),
                 base_unknown=None if base is not None else guards.rollback(where),
-                rewritten_by=legacy.rewrite_note(live, meta))
+                rewritten_by=legacy.rewrite_note(live, meta),
+                deletion=guards.deletions(diff.removed, len((live or {}).get("fields") or []), budget))
 
 
 def plan(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, rev: str = "HEAD",
-         worktree: bool = False, policy: str = "keep", fetch: Fetch = fetch) -> Plan:
+         worktree: bool = False, policy: str = "keep", budget: DeletionBudget = DEFAULT_BUDGET,
+         fetch: Fetch = fetch) -> Plan:
     """What `sync --rev REV` would change (with `worktree`, what it would change were the files on disk committed)."""
     repository, inputs = gather(repo, rev, servers, fetch, worktree)
     require_answers(inputs)
-    return prepare(repository, inputs, kv, key, utc_now(), policy)
+    return prepare(repository, inputs, kv, key, utc_now(), policy, budget)

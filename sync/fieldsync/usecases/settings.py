@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..adapters import files
 from ..errors import UsageError
-from ..model import Config, ServerSpec
+from ..model import Config, DeletionBudget, ServerSpec
 from ..rules.config import (
     CONFIG_FILE,
     NO_SERVERS,
@@ -30,6 +30,7 @@ class Settings:
     lock_timeout: float
     drift: str
     state_prefix: str
+    budget: DeletionBudget
 
 
 def load_config(path: str | None, repo: str) -> Config:
@@ -62,7 +63,7 @@ def resolve(*, repo: str, config_path: str | None = None, prometheus: Sequence[s
     if lock_timeout is not None and not (math.isfinite(lock_timeout) and lock_timeout >= 0):
         raise UsageError(f"--lock-timeout {lock_timeout}: give a number of seconds, 0 or more")
     return Settings(repo, key or config.key, servers, config.lock_timeout if lock_timeout is None else lock_timeout,
-                    drift or config.drift, config.state_prefix)
+                    drift or config.drift, config.state_prefix, config.deletion_budget)
 
 
 def require_servers(servers: Sequence[ServerSpec]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..adapters.consul import SESSION_TTL, ConsulKV
 from ..errors import FieldsyncError, Refused
-from ..model import Inputs, Plan, ServerSpec, SyncReport
+from ..model import DeletionBudget, Inputs, Plan, ServerSpec, SyncReport
 from ..rules import document, guards
 from ..rules.config import lock_key
 from . import runlog
@@ -34,6 +34,8 @@ class SyncOptions:
     force: bool = False  # write over hand edits the drift policy refuses to overwrite (git wins)
     drift: str = "keep"  # the drift policy: keep | refuse | revert
     state_prefix: str = "fieldsync/"  # where the lock and the run record live
+    budget: DeletionBudget = DeletionBudget()
+    allow_delete: bool = False  # remove more fields than the deletion budget allows
 
 
 def _refusal(plan: Plan, options: SyncOptions) -> str | None:
@@ -41,6 +43,8 @@ def _refusal(plan: Plan, options: SyncOptions) -> str | None:
         return f"{plan.rollback}; refusing to roll back (restore on purpose with --allow-rollback)"
     if plan.drift and not options.force:
         return plan.drift
+    if plan.deletion and not options.allow_delete:
+        return plan.deletion
     return None
 
 
@@ -75,7 +79,8 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
     repo, inputs = gather(options.repo, options.rev, options.servers, fetch)
     if options.dry_run:
         require_answers(inputs)
-        report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift), options, kv)
+        report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift, options.budget), options,
+                         kv)
         assert report is not None  # a dry run writes nothing, so it never meets a conflict
         return report
     try:
@@ -102,7 +107,8 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
 def _write(repo: Any, inputs: Inputs, options: SyncOptions, kv: ConsulKV, now: Callable[[], str]) -> SyncReport:
     """Plan and write with check-and-set, planning again whenever someone wrote in between."""
     for number in range(1, CAS_ATTEMPTS + 1):
-        report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift), options, kv)
+        report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift, options.budget), options,
+                         kv)
         if report is not None:
             return replace(report, attempts=number)
     raise FieldsyncError(f"{options.key} kept changing during {CAS_ATTEMPTS} check-and-set attempts; nothing written")
