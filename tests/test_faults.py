@@ -144,3 +144,77 @@ def test_a_status_key_edited_by_hand_is_reported_and_replaced(consul, start_prom
     assert code == 0 and f"fieldsync/{key}.status is not a run record" in output, output
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     assert run_record(consul, key)["last"]["outcome"] == "unchanged"
+
+
+def _server(url: str, tmp_path, **options: object):  # noqa: ANN202
+    import dataclasses
+
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    return dataclasses.replace(server_from_arg(url), bearer_token_file=str(token), retries=0, **options)
+
+
+def test_a_dribbling_prometheus_fails_within_its_timeout(tmp_path) -> None:
+    from support.badhttp import dribble, serving
+
+    from fieldsync.usecases.extract import extract_one
+
+    # Without a deadline on the attempt as a whole this would read for as long as the server dribbles (longer than
+    # the test's own timeout); how soon it ends is measured in bench/prometheus_limits_bench.py.
+    with serving(dribble(seconds=600)) as (url, _):
+        status = extract_one(_server(url, tmp_path, timeout=2.0))
+    assert not status.success and "no complete answer within 2 s" in (status.error or ""), status.error
+
+
+def test_a_huge_answer_is_refused_with_bounded_memory(tmp_path) -> None:
+    import tracemalloc
+
+    from support.badhttp import huge, serving
+
+    from fieldsync.usecases.extract import extract_one
+
+    with serving(huge(megabytes=100)) as (url, _):
+        tracemalloc.start()
+        status = extract_one(_server(url, tmp_path))
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert not status.success and "16 MiB" in (status.error or ""), status.error
+    assert peak < 30 * 1024 * 1024, peak
+
+
+def test_credentials_never_follow_a_redirect_to_another_host(tmp_path) -> None:
+    from support.badhttp import config_answer, redirect_to, serving
+
+    from fieldsync.usecases.extract import extract_one
+
+    with serving(config_answer) as (elsewhere, seen_elsewhere), \
+            serving(redirect_to(f"{elsewhere}/api/v1/status/config")) as (url, seen):
+        status = extract_one(_server(url, tmp_path))
+    assert status.success, status.error
+    assert seen[0].get("Authorization") == "Bearer s3cret-token"
+    assert "Authorization" not in seen_elsewhere[0]
+
+
+def test_a_redirect_from_https_to_http_is_refused(tmp_path) -> None:
+    from fieldsync.adapters.prometheus import redirect_target
+
+    with pytest.raises(Exception, match="https to http"):
+        redirect_target("https://prom.internal:9090/api/v1/status/config", "http://prom.internal:9090/x")
+
+
+@pytest.mark.parametrize("config, fragment", [
+    ("scrape_configs: 5\n", "scrape_configs must be a list"),
+    ("scrape_configs: [5]\n", "scrape_configs[0] must be a mapping"),
+    ("scrape_configs: [{job_name: a, relabel_configs: {x: 1}}]\n", "relabel_configs of job 'a' must be a list"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+     "scrape_configs: [{job_name: bomb, relabel_configs: *f}]\n", "expands"),
+])
+def test_a_config_of_the_wrong_shape_is_a_clear_error(tmp_path, config: str, fragment: str) -> None:
+    from fieldsync.usecases.extract import extract_one
+
+    path = tmp_path / "prometheus.yml"
+    path.write_text(config)
+    status = extract_one(server_from_arg(str(path)))
+    assert not status.success and fragment in (status.error or "") and str(path) in (status.error or ""), status.error

@@ -30,8 +30,9 @@ class ServerSpec:
     password_file: str | None = None
     bearer_token_file: str | None = None
     ca_file: str | None = None
-    timeout: float = 10.0
+    timeout: float = 10.0  # seconds for one attempt as a whole
     retries: int = 2
+    max_bytes: int = 16 * 1024 * 1024  # largest answer accepted
 
     @property
     def location(self) -> str:

@@ -1,23 +1,34 @@
-"""A Prometheus server's running configuration, as text: over its HTTP API, or from files for offline use."""
+"""A Prometheus server's running configuration, as text: over its HTTP API, or from files for offline use.
+
+Each attempt over HTTP has one deadline for connecting, the headers and the whole body (a server that dribbles its
+answer cannot hold a sync), a size cap, and redirects followed by hand: credentials go only to the host they were
+meant for, and https never redirects to http (as Go's client, which Prometheus and the consul CLI use, behaves).
+"""
 
 from __future__ import annotations
 
 import base64
 import glob
+import http.client
 import json
 import os
 import ssl
 import time
-import urllib.error
-import urllib.request
+from urllib.parse import urljoin, urlsplit
 
 from ..model import ServerSpec
 
 ConfigTexts = list[tuple[str, str]]  # (where it was read, prometheus.yml text), in reading order
+MAX_REDIRECTS = 5
+CHUNK = 64 * 1024
 
 
 class PrometheusError(Exception):
     """The server's configuration could not be read."""
+
+
+class _Retryable(PrometheusError):
+    """A failure worth another attempt: connection refused or reset, a timeout, a 5xx answer."""
 
 
 def _read_secret(path: str) -> str:
@@ -28,40 +39,108 @@ def _read_secret(path: str) -> str:
         raise PrometheusError(f"cannot read {path}: {e.strerror}") from None
 
 
-def _request(server: ServerSpec, url: str) -> urllib.request.Request:
-    request = urllib.request.Request(url.rstrip("/") + "/api/v1/status/config", headers={"Accept": "application/json"})
+def _credentials(server: ServerSpec) -> dict[str, str]:
+    if server.bearer_token_file:
+        return {"Authorization": f"Bearer {_read_secret(server.bearer_token_file)}"}
     if server.username is not None:
         password = _read_secret(server.password_file) if server.password_file else ""
-        token = base64.b64encode(f"{server.username}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    if server.bearer_token_file:
-        request.add_header("Authorization", f"Bearer {_read_secret(server.bearer_token_file)}")
-    return request
+        return {"Authorization": "Basic " + base64.b64encode(f"{server.username}:{password}".encode()).decode()}
+    return {}
+
+
+def redirect_target(current: str, location: str) -> str:
+    """The URL a redirect leads to; https to http is refused."""
+    target = urljoin(current, location)
+    if urlsplit(current).scheme == "https" and urlsplit(target).scheme != "https":
+        raise PrometheusError(f"{current}: refused a redirect from https to http ({target})")
+    return target
+
+
+def _same_host(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
+
+
+def _get(url: str, headers: dict[str, str], server: ServerSpec, deadline: float) -> tuple[int, str, bytes]:
+    """(status, Location, body) of one GET, all of it within the deadline and the size cap."""
+    def remaining() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Retryable(f"no complete answer within {server.timeout:g} s")
+        return left
+
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        context = ssl.create_default_context(cafile=server.ca_file)
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=remaining(), context=context)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=remaining())
+    try:
+        conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
+                     headers={"Accept": "application/json", **headers})
+        sock = conn.sock  # the response takes it over (and conn.sock becomes None) when the server closes after it
+        assert sock is not None
+        sock.settimeout(remaining())
+        response = conn.getresponse()
+        body = bytearray()
+        while True:
+            sock.settimeout(remaining())
+            chunk = response.read1(CHUNK)
+            if not chunk:
+                break
+            body += chunk
+            if len(body) > server.max_bytes:
+                raise PrometheusError(f"answer larger than {server.max_bytes / 1024 / 1024:g} MiB (max_bytes); "
+                                      "is this a Prometheus?")
+        return response.status, response.getheader("Location") or "", bytes(body)
+    except TimeoutError:
+        raise _Retryable(f"no complete answer within {server.timeout:g} s") from None
+    except ssl.SSLError as e:
+        raise PrometheusError(f"TLS: {e.reason or e}") from None
+    except (ConnectionError, http.client.HTTPException, OSError) as e:
+        raise _Retryable(str(getattr(e, "strerror", None) or e)) from None
+    finally:
+        conn.close()
+
+
+def _attempt(server: ServerSpec, url: str) -> str:
+    deadline = time.monotonic() + server.timeout
+    credentials = _credentials(server)
+    current = url.rstrip("/") + "/api/v1/status/config"
+    for _ in range(MAX_REDIRECTS + 1):
+        headers = credentials if _same_host(url, current) else {}  # credentials stay with their own host
+        status, location, body = _get(current, headers, server, deadline)
+        if status in (301, 302, 303, 307, 308) and location:
+            current = redirect_target(current, location)
+            continue
+        if status >= 500:
+            raise _Retryable(f"HTTP {status}")
+        if status != 200:
+            raise PrometheusError(f"HTTP {status}")
+        try:
+            answer = json.loads(body)
+            if answer.get("status") != "success":
+                raise PrometheusError(f"API answered {answer.get('status')}: {answer.get('error')}")
+            text = answer["data"]["yaml"]
+            if not isinstance(text, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise PrometheusError("answer is not a Prometheus status/config response") from None
+        return text
+    raise PrometheusError(f"more than {MAX_REDIRECTS} redirects")
 
 
 def read_url(server: ServerSpec, url: str) -> ConfigTexts:
-    """GET /api/v1/status/config; connection errors and 5xx answers are retried with backoff."""
-    request = _request(server, url)
-    context = ssl.create_default_context(cafile=server.ca_file) if server.ca_file else None
+    """GET /api/v1/status/config; connection errors, timeouts and 5xx answers are retried with backoff."""
     for attempt in range(server.retries + 1):
         try:
-            with urllib.request.urlopen(request, timeout=server.timeout, context=context) as response:
-                body = json.load(response)
-            if body.get("status") != "success":
-                raise PrometheusError(f"{url}: API answered {body.get('status')}: {body.get('error')}")
-            text = body["data"]["yaml"]
-            if not isinstance(text, str):
-                raise TypeError
-            return [(url, text)]
-        except urllib.error.HTTPError as e:
-            if e.code < 500 or attempt == server.retries:
-                raise PrometheusError(f"{url}: HTTP {e.code} {e.reason}") from None
-        except (urllib.error.URLError, OSError) as e:
+            return [(url, _attempt(server, url))]
+        except _Retryable as e:
             if attempt == server.retries:
-                reason = getattr(e, "reason", e)
-                raise PrometheusError(f"{url}: {reason} (after {attempt + 1} attempts)") from None
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise PrometheusError(f"{url}: answer is not a Prometheus status/config response") from None
+                raise PrometheusError(f"{url}: {e} (after {attempt + 1} attempts)") from None
+        except PrometheusError as e:
+            raise PrometheusError(f"{url}: {e}") from None
         time.sleep(0.2 * 2**attempt)
     raise AssertionError("unreachable")
 

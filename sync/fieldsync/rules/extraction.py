@@ -19,14 +19,58 @@ class ConfigError(Exception):
     """A Prometheus configuration that cannot be read."""
 
 
+MAX_VALUES = 200_000  # a production config holds a few thousand; aliases nested in aliases can hold billions
+
+
+def _expanded_size(value: Any, limit: int) -> int:
+    """How many values `value` holds with every alias expanded, counted without recursion up to `limit`."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def _check_shape(config: dict[str, Any], origin: str) -> None:
+    """The parts of a Prometheus config that extraction reads must have the shapes Prometheus gives them."""
+    if _expanded_size(config, MAX_VALUES) > MAX_VALUES:
+        raise ConfigError(f"{origin}: the config expands to more than {MAX_VALUES:,} values (YAML aliases nested in "
+                          "aliases?); refused")
+    jobs = config.get("scrape_configs") or []
+    if not isinstance(jobs, list):
+        raise ConfigError(f"{origin}: scrape_configs must be a list of jobs, got {_kind(jobs)}")
+    if not isinstance(config.get("global") or {}, dict):
+        raise ConfigError(f"{origin}: global must be a mapping, got {_kind(config['global'])}")
+    if not isinstance((config.get("global") or {}).get("external_labels") or {}, dict):
+        raise ConfigError(f"{origin}: global.external_labels must be a mapping")
+    for i, job in enumerate(jobs):
+        if not isinstance(job, dict):
+            raise ConfigError(f"{origin}: scrape_configs[{i}] must be a mapping (a job), got {_kind(job)}")
+        rules = job.get("relabel_configs") or []
+        name = job.get("job_name", i)
+        if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+            raise ConfigError(f"{origin}: relabel_configs of job {name!r} must be a list of rules (mappings)")
+        if any(not isinstance(r.get("source_labels") or [], list) for r in rules):
+            raise ConfigError(f"{origin}: source_labels in job {name!r} must be lists of label names")
+
+
 def parse(text: str, origin: str) -> dict[str, Any]:
-    """One prometheus.yml's text as a mapping."""
+    """One prometheus.yml's text as a mapping, its shape checked where extraction reads it."""
     try:
         config = yaml.load(text, Loader=_Loader) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{origin}: not a Prometheus config: {e}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{origin}: not a Prometheus config (top level is not a mapping)")
+    _check_shape(config, origin)
     return config
 
 
