@@ -4,6 +4,7 @@ scaffold."""
 from __future__ import annotations
 
 import json
+import os
 
 import pygit2
 import pytest
@@ -241,3 +242,38 @@ def test_plan_says_no_changes_exactly_when_sync_writes_nothing(consul, start_pro
     assert code == 0 and json.loads(output)["writes"] is True and json.loads(output)["changes"] is False
     assert "No changes to fields: sync rewrites the document only" in cli(consul, "plan", *args)[1]
     assert "written" in run_sync(consul, field_repo.path, prom.url, key=key)[1]
+
+
+def test_scaffold_with_no_prometheus_answering_is_an_error(field_repo) -> None:
+    from fieldsync.localservers import refused_address
+
+    with refused_address() as nowhere:
+        code, output = cli(None, "scaffold", "--repo", str(field_repo.path), "--prometheus", f"http://{nowhere}")
+    assert code == 1 and "no Prometheus server answered" in output, output
+
+
+def test_files_are_written_with_the_usual_mode(tmp_path, git_repo) -> None:
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps({"fields": [{"name": "company", "display_name": "Empresa"}]}))
+    old = os.umask(0o022)
+    try:
+        assert cli(None, "import", "--from-file", str(doc), "--repo", str(git_repo.path))[0] == 0
+    finally:
+        os.umask(old)
+    assert (git_repo.path / "fields/company.yaml").stat().st_mode & 0o777 == 0o644
+
+
+def test_commands_find_the_repository_root_from_a_subdirectory(consul, start_prometheus, example_config,
+                                                               field_repo, monkeypatch) -> None:
+    prom = start_prometheus(example_config)
+    field_repo.write("fieldsync.yaml", f"key: subdir/fields\nprometheus:\n  - {{name: p, url: '{prom.url}'}}\n")
+    field_repo.commit("config")
+    monkeypatch.chdir(field_repo.path / "fields")
+    code, output = cli(consul, "sync")
+    assert code == 0 and "written to subdir/fields" in output, output
+    hand_edit(consul, "subdir/fields", "company", display_name="From The UI")
+    code, output = cli(consul, "import", "--from-kv")
+    assert code == 0, output
+    assert "From The UI" in (field_repo.path / "fields/company.yaml").read_text()
+    assert not (field_repo.path / "fields/fields").exists()
+    assert cli(consul, "validate", "--no-cache")[0] == 0

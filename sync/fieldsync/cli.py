@@ -179,7 +179,7 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key,
                          lock_timeout=lock_timeout, drift=drift)
-    options = SyncOptions(repo=repo, key=s.key, servers=s.servers, rev=rev, dry_run=dry_run,
+    options = SyncOptions(repo=s.repo, key=s.key, servers=s.servers, rev=rev, dry_run=dry_run,
                           lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force, drift=s.drift,
                           state_prefix=s.state_prefix, budget=s.budget, allow_delete=allow_delete)
     report = run(options, _consul(consul_addr, consul_token_file), notify=lambda line: click.echo(line, err=True))
@@ -224,7 +224,7 @@ def plan(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, conf
     from .usecases.plan import plan as run
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
-    result = run(repo=repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file), rev=rev,
+    result = run(repo=s.repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file), rev=rev,
                  worktree=worktree, policy=s.drift, budget=s.budget)
     click.echo(render.plan(result, fmt))
     return 0 if result.diff.empty else 2
@@ -253,10 +253,10 @@ def import_(repo: str, prometheus: tuple[str, ...], key: str | None, config_path
     if from_kv and from_file:
         raise UsageError("--from-kv and --from-file exclude each other")
     if from_file:
-        result = import_document(repo=repo, from_file=from_file, prefer=prefer, branch=branch)
+        result = import_document(repo=settings.root_of(repo), from_file=from_file, prefer=prefer, branch=branch)
     else:
         s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key)
-        result = import_document(repo=repo, key=s.key, kv=_consul(consul_addr, consul_token_file), prefer=prefer,
+        result = import_document(repo=s.repo, key=s.key, kv=_consul(consul_addr, consul_token_file), prefer=prefer,
                                  branch=branch)
     click.echo(render.import_result(result))
     return 3 if result.unresolved else 0
@@ -289,7 +289,7 @@ def status(repo: str, prometheus: tuple[str, ...], key: str | None, config_path:
     from .usecases.status import status as run
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
-    click.echo(render.status(run(repo=repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file),
+    click.echo(render.status(run(repo=s.repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file),
                                  policy=s.drift, state_prefix=s.state_prefix), fmt))
     return 0
 
@@ -304,7 +304,7 @@ def scaffold(repo: str, prometheus: tuple[str, ...], config_path: str | None, br
     from .usecases import settings
     from .usecases.scaffold import scaffold as run
 
-    result = run(repo=repo, servers=settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus).servers,
-                 branch=branch)
+    s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus)
+    result = run(repo=s.repo, servers=s.servers, branch=branch)
     click.echo(render.scaffold_result(result))
     return 0

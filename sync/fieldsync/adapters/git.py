@@ -28,6 +28,17 @@ def open_repo(path: str) -> pygit2.Repository:
     return pygit2.Repository(found)
 
 
+def worktree_root(path: str) -> str | None:
+    """The top of the work tree that holds `path`, found the way git finds it; None outside any repository."""
+    import pygit2
+
+    found = pygit2.discover_repository(path)
+    if found is None:
+        return None
+    workdir = pygit2.Repository(found).workdir
+    return workdir.rstrip("/") if workdir else None
+
+
 def resolve_commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
     import pygit2
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..adapters import prometheus
 from ..adapters.prometheus import ConfigTexts
+from ..errors import FieldsyncError
 from ..model import ServerSpec, ServerStatus
 from ..rules import extraction
 from ..rules.config import port_of
@@ -40,6 +41,13 @@ def extract_all(servers: Iterable[ServerSpec], fetch: Fetch = fetch) -> list[Ser
         return []
     with ThreadPoolExecutor(max_workers=min(32, len(servers))) as pool:
         return list(pool.map(lambda s: extract_one(s, fetch), servers))
+
+
+def require_answers(statuses: list[ServerStatus], consequence: str) -> None:
+    """Stop when no server answered: nothing can be built from no configuration at all."""
+    if not any(s.success for s in statuses):
+        errors = "; ".join(f"{s.name}: {s.error}" for s in statuses)
+        raise FieldsyncError(f"no Prometheus server answered, {consequence} ({errors})")
 
 
 def extract(*, servers: Iterable[ServerSpec], fetch: Fetch = fetch) -> list[ServerStatus]:

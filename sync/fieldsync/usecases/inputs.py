@@ -11,6 +11,7 @@ from ..adapters import files, git
 from ..errors import FieldsyncError
 from ..model import FIELDS_DIR, Entry, Inputs, Lineage, Position, ServerSpec
 from ..rules.config import NO_SERVERS
+from . import extract
 from .extract import Fetch, extract_all
 from .validate import check_entries
 
@@ -70,6 +71,4 @@ def base_overrides(repo: Any, where: Position) -> dict[str, dict[str, Any]] | No
 
 
 def require_answers(inputs: Inputs) -> None:
-    if not any(s.success for s in inputs.statuses):
-        errors = "; ".join(f"{s.name}: {s.error}" for s in inputs.statuses)
-        raise FieldsyncError(f"no Prometheus server answered, nothing written ({errors})")
+    extract.require_answers(inputs.statuses, "nothing written")

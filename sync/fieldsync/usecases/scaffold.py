@@ -9,13 +9,14 @@ from ..adapters import files, git
 from ..model import FIELD_SUFFIX, FIELDS_DIR, ScaffoldResult, ServerSpec
 from ..rules.fieldtext import stub_text
 from ..rules.merge import discover
-from .extract import Fetch, extract, fetch
+from .extract import Fetch, extract, fetch, require_answers
 
 
 def scaffold(*, repo: str, servers: Sequence[ServerSpec], branch: str | None = None,
              fetch: Fetch = fetch) -> ScaffoldResult:
     """Stubs written into the work tree, or with `branch`, committed on that new branch from HEAD."""
     statuses = extract(servers=servers, fetch=fetch)
+    require_answers(statuses, "nothing scaffolded")
     if branch:
         repository = git.open_repo(repo)
         entries = git.git_entries(repository, git.resolve_commit(repository, "HEAD"), [FIELDS_DIR])

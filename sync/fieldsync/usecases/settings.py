@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..adapters import files
+from ..adapters import files, git
 from ..errors import UsageError
 from ..model import Config, DeletionBudget, ServerSpec
 from ..rules.config import (
@@ -33,6 +33,11 @@ class Settings:
     budget: DeletionBudget
 
 
+def root_of(repo: str) -> str:
+    """The top of the work tree holding `repo`, or `repo` itself outside any git repository."""
+    return git.worktree_root(repo) or repo
+
+
 def load_config(path: str | None, repo: str) -> Config:
     """The config file: an explicit path, else <repo>/fieldsync.yaml when present, else the defaults."""
     if path is None:
@@ -54,7 +59,9 @@ def servers_from_args(args: Sequence[str]) -> tuple[ServerSpec, ...]:
 
 def resolve(*, repo: str, config_path: str | None = None, prometheus: Sequence[str] = (), key: str | None = None,
             lock_timeout: float | None = None, drift: str | None = None) -> Settings:
-    """Flags win over the config file: --prometheus replaces its server list, --key its key, --drift its policy."""
+    """Flags win over the config file: --prometheus replaces its server list, --key its key, --drift its policy.
+    From a subdirectory, the repository is its work tree's top, as git finds it, and its fieldsync.yaml with it."""
+    repo = root_of(repo)
     config = load_config(config_path, repo)
     servers = servers_from_args(prometheus) if prometheus else config.servers
     bad_key = key_problem(key) if key is not None else None

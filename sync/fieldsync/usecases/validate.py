@@ -43,6 +43,7 @@ def validate(*, repo: str, paths: Sequence[str] = (), rev: str | None = None, ca
              use_cache: bool = True) -> Validation:
     """The files at `paths` (default: the repo's fields/) on disk, or with `rev` in that commit's tree."""
     cache = ResultCache(cache_dir or default_dir(), schemas.digest()) if use_cache else None
+    repo = git.worktree_root(repo) or repo
     if rev is None:
         targets = [os.path.normpath(p) for p in paths or [os.path.join(repo, FIELDS_DIR)]]
         entries = files.worktree_entries(targets, cache.known_id) if cache else files.worktree_entries(targets)
