@@ -30,7 +30,7 @@ CORPUS: dict[str, tuple[dict[str, str | bytes], str, int, str]] = {
     "unknown_key": ({"a.yaml": "name: a\ndispaly_name: A\n"}, "a.yaml", 2, "did you mean 'display_name'"),
     "unknown_nested_key": ({"a.yaml": "name: a\nvalidation:\n  patern: x\n"}, "a.yaml", 3, "did you mean 'pattern'"),
     "bad_enum": ({"a.yaml": "name: a\nfield_type: strng\n"}, "a.yaml", 2, "did you mean 'string'"),
-    "bad_regex": ({"a.yaml": "name: a\nvalidation_regex: '[a-'\n"}, "a.yaml", 2, "not a valid regular expression"),
+    "bad_regex": ({"a.yaml": "name: a\nvalidation_regex: '[a-'\n"}, "a.yaml", 2, "not a valid JavaScript regular"),
     "bad_nested_regex": ({"a.yaml": "name: a\nvalidation: {pattern: '(x'}\n"}, "a.yaml", 2, "validation.pattern"),
     "default_vs_regex": ({"a.yaml": "name: a\nvalidation_regex: '^[0-9]+$'\ndefault_value: abc\n"}, "a.yaml", 3,
                          "does not match 'validation_regex'"),
@@ -62,7 +62,11 @@ CORPUS: dict[str, tuple[dict[str, str | bytes], str, int, str]] = {
     "scalar_top_level": ({"a.yaml": "just text\n"}, "a.yaml", 1, "top level must be a mapping"),
     "two_documents": ({"a.yaml": "name: a\n---\nname: b\n"}, "a.yaml", 2, "single document"),
     "non_string_key": ({"a.yaml": "name: a\n1: one\n"}, "a.yaml", 2, "must be a string"),
-    "yes_key": ({"a.yaml": "name: a\nyes: 1\n"}, "a.yaml", 2, "must be a string"),
+    "yes_key": ({"a.yaml": "name: a\nyes: 1\n"}, "a.yaml", 2, "unknown key 'yes'"),  # YAML 1.2: a string
+    "yes_as_boolean": ({"a.yaml": "name: a\nrequired: yes\n"}, "a.yaml", 2, "'required' must be of type boolean"),
+    "python_named_group": ({"a.yaml": "name: a\nvalidation_regex: '(?P<n>a)'\n"}, "a.yaml", 2, "JavaScript"),
+    "python_inline_flag": ({"a.yaml": "name: a\nvalidation: {regex: '(?i)abc'}\n"}, "a.yaml", 2, "JavaScript"),
+    "possessive": ({"a.yaml": "name: a\nvalidation: {pattern: 'a++'}\n"}, "a.yaml", 2, "JavaScript"),
     "ten_megabytes": ({"a.yaml": "name: a\ndescription: " + "x" * 10_000_000 + "\n"}, "a.yaml", 1,
                       "larger than"),
     "yml_extension": ({"a.yml": "name: a\n"}, "a.yml", 1, "rename to a.yaml"),
@@ -225,3 +229,10 @@ def test_what_the_old_system_writes_is_valid(tmp_path: Path) -> None:
         "field_type: select\noptions: [sp, rj, 42]\n")
     result = CliRunner().invoke(main, ["validate", "--no-cache", str(tmp_path)])
     assert result.exit_code == 0 and "1 field file(s) valid" in result.output, result.output
+
+
+def test_what_javascript_and_yaml_1_2_accept_is_valid(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("name: a\nvalidation_regex: '\\p{L}+'\n"
+                                     "validation: {pattern: '(?<n>a)\\k<n>'}\norder: 010\nplaceholder: 12:30\n")
+    result = CliRunner().invoke(main, ["validate", "--no-cache", str(tmp_path)])
+    assert result.exit_code == 0, result.output

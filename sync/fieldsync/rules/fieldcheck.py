@@ -6,6 +6,8 @@ import posixpath
 import re
 from typing import Any
 
+import regress
+
 from ..model import FIELD_SUFFIX, MAX_FIELD_FILE_BYTES, FileResult, Problem
 from . import schemas, yamlload
 
@@ -76,22 +78,25 @@ def check_file(path: str, data: bytes) -> FileResult:
     stem = posixpath.basename(path)[: -len(FIELD_SUFFIX)]
     if name is not None and name != stem:
         add(("name",), f"name '{name}' must equal the file name '{stem}'; rename the file or fix the name")
-    validation = doc.get("validation")
+    found_validation = doc.get("validation")
+    validation: dict[str, Any] = found_validation if isinstance(found_validation, dict) else {}
     patterns = {
         ("validation_regex",): doc.get("validation_regex"),
-        ("validation", "pattern"): validation.get("pattern") if isinstance(validation, dict) else None,
+        ("validation", "pattern"): validation.get("pattern"),
+        ("validation", "regex"): validation.get("regex"),
     }
     for where, pattern in patterns.items():
         if not isinstance(pattern, str) or not pattern:
             continue
         label = ".".join(where)
         try:
-            compiled = re.compile(pattern)
-        except re.error as e:
-            add(where, f"'{label}' is not a valid regular expression: {e}")
+            compiled = regress.Regex(pattern)  # no flags: what the UI's `new RegExp(pattern)` compiles
+        except regress.RegressError as e:
+            add(where, f"'{label}' is not a valid JavaScript regular expression ({e}); the UI compiles it with "
+                       "new RegExp(pattern), so Python-only syntax such as (?P<name>...) or (?i) does not work")
             continue
         default = doc.get("default_value")
-        if default is not None and compiled.search(str(default)) is None:
+        if default is not None and compiled.find(str(default)) is None:
             add(("default_value",), f"default_value {default!r} does not match '{label}' {pattern!r}")
     if doc.get("field_type") == "select" and not doc.get("options"):
         add(("field_type",), "field_type select without options: the form offers nothing to choose; add 'options' "

@@ -1,12 +1,14 @@
-"""Strict, safe YAML loading: libyaml when present, no aliases or merge keys, no duplicate or non-string keys."""
+"""Strict, safe YAML 1.2 loading (the core schema, as editors, check-jsonschema and ajv read YAML): libyaml when
+present, no aliases or merge keys, no duplicate or non-string keys."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import yaml
+import yamlcore
 
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader: type = getattr(yamlcore, "CCoreLoader", yamlcore.CoreLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -30,20 +32,20 @@ class _StrictLoader(_Loader):
         return super().construct_object(node, deep)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG:
-                raise _fail("YAML merge keys (<<) are not allowed in field files; write the keys out", key_node)
-        mapping = super().construct_mapping(node, deep)
-        if len(mapping) == len(node.value) and all(type(k) is str for k in mapping):
-            return mapping
         first: dict[Any, int] = {}
+        for key_node, _ in node.value:  # checked on the nodes, before the constructor's own, less precise, errors
+            if key_node.tag == _MERGE_TAG or (isinstance(key_node, yaml.ScalarNode) and key_node.value == "<<"
+                                              and not key_node.style):  # plain, not quoted
+                raise _fail("YAML merge keys (<<) are not allowed in field files; write the keys out", key_node)
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in first:
+                    raise _fail(f"duplicate key '{key_node.value}' (first defined on line {first[key_node.value]}); "
+                                "keep one", key_node)
+                first[key_node.value] = key_node.start_mark.line + 1
+        mapping = super().construct_mapping(node, deep)
         for key_node, _ in node.value:
-            key = self.constructed_objects[key_node]
-            if not isinstance(key, str):
+            if not isinstance(self.constructed_objects[key_node], str):
                 raise _fail(f"key {key_node.value!r} must be a string (quote it)", key_node)
-            if key in first:
-                raise _fail(f"duplicate key '{key}' (first defined on line {first[key]}); keep one", key_node)
-            first[key] = key_node.start_mark.line + 1
         return mapping
 
 
