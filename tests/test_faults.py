@@ -218,3 +218,59 @@ def test_a_config_of_the_wrong_shape_is_a_clear_error(tmp_path, config: str, fra
     path.write_text(config)
     status = extract_one(server_from_arg(str(path)))
     assert not status.success and fragment in (status.error or "") and str(path) in (status.error or ""), status.error
+
+
+SYNC_POLICY = """
+key "acl/fields" { policy = "write" }
+key "fieldsync/acl/fields.lock" { policy = "write" }
+key "fieldsync/acl/fields.status" { policy = "write" }
+session_prefix "" { policy = "write" }
+"""
+PLAN_POLICY = """
+key "acl/fields" { policy = "read" }
+key "fieldsync/acl/fields.status" { policy = "read" }
+"""
+
+
+def _token(agent, name: str, rules: str) -> str:  # noqa: ANN001 - a ConsulAgent with ACLs
+    import os
+    import subprocess
+
+    from fieldsync.localservers import find_binary
+
+    env = {**os.environ, "CONSUL_HTTP_ADDR": agent.http_addr, "CONSUL_HTTP_TOKEN": "root-secret"}
+    consul_bin = find_binary("consul")
+    subprocess.run([consul_bin, "acl", "policy", "create", "-name", name, "-rules", rules], env=env, check=True,
+                   capture_output=True, timeout=30)
+    created = subprocess.run([consul_bin, "acl", "token", "create", "-policy-name", name, "-format", "json"],
+                             env=env, check=True, capture_output=True, timeout=30, text=True)
+    return json.loads(created.stdout)["SecretID"]
+
+
+def test_least_privilege_acl_policies(start_consul, start_prometheus, example_config, field_repo) -> None:
+    from support.commands import cli, run_sync
+
+    agent = start_consul(acl_master_token="root-secret")
+    prom = start_prometheus(example_config)
+    key = "acl/fields"
+    sync_token = _token(agent, "fieldsync-sync", SYNC_POLICY)
+    plan_token = _token(agent, "fieldsync-plan", PLAN_POLICY)
+    lacking = {name: _token(agent, f"lacks-{name}", "\n".join(line for line in SYNC_POLICY.splitlines()
+                                                               if fragment not in line))
+               for name, fragment in (("document", '"acl/fields"'), ("lock", ".lock"), ("status", ".status"),
+                                      ("session", "session_prefix"))}
+
+    def sync_with(token: str) -> tuple[int, str]:
+        return run_sync(agent, field_repo.path, prom.url, key=key, env={"CONSUL_HTTP_TOKEN": token})
+
+    code, output = sync_with(sync_token)
+    assert code == 0 and "written" in output and "warning" not in output, output
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    for command in ("plan", "status"):
+        code, output = cli(agent, command, *args, env={"CONSUL_HTTP_TOKEN": plan_token})
+        assert code == 0, (command, output)
+    code, output = sync_with(plan_token)
+    assert code == 1 and "Consul denied" in output and "nothing written" in output, output
+    for name, token in lacking.items():
+        code, output = sync_with(token)
+        assert code == 1 and "Consul denied" in output, (name, output)

@@ -90,6 +90,8 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
         warnings = list(report.warnings)
         run = runlog.entry(report.outcome, report.reason, inputs, report, now())
         unrecorded = runlog.record(kv, options.key, options.state_prefix, run)
+        if unrecorded and report.outcome != "written":  # a stale run record must not pass silently
+            raise FieldsyncError(f"the run ({report.outcome}) could not be recorded: {unrecorded}")
         if unrecorded:
             warnings.append(f"the run was not recorded: {unrecorded}")
         if held.release_error:
