@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+.venv/bin/python -m pip install --quiet -c .github/constraints.txt -e '.[test]'
 bash scripts/install-servers.sh >/dev/null
 echo "setup: .venv ready; servers in .cache/servers/bin" >&2

@@ -220,3 +220,14 @@ def test_the_three_real_servers_by_hostname(consul, field_repo) -> None:
             discovered.setdefault(field["name"], set()).add(entry["hostname"])
     production = {n for n, hs in discovered.items() if hs == set(hosts.values())}
     assert len(production) == 21 and {"company", "localizacao", "tipo_monitoramento"} <= production
+
+
+@pytest.mark.parametrize("name", ["validate", "sync"])
+def test_init_writes_the_workflows_this_repository_runs(name: str) -> None:
+    """One workflow each: the template differs from this repository's own only in how fieldsync is installed."""
+    root = Path(__file__).resolve().parents[1]
+    ours = (root / ".github/workflows" / f"{name}.yml").read_text().splitlines()
+    template = (root / "sync/fieldsync/templates/github" / f"{name}.yml").read_text().splitlines()[1:]
+    differ = [(a, b) for a, b in zip(ours, template, strict=True) if a != b]
+    assert [b for _, b in differ] == ["      - name: Install fieldsync (the version pinned for this repository)",
+                                      "        run: pip install -r .github/fieldsync-requirements.txt"]
