@@ -274,3 +274,52 @@ def test_least_privilege_acl_policies(start_consul, start_prometheus, example_co
     for name, token in lacking.items():
         code, output = sync_with(token)
         assert code == 1 and "Consul denied" in output, (name, output)
+
+
+def test_status_in_a_shallow_clone_says_fetch(consul, start_prometheus, example_config, field_repo,
+                                              tmp_path) -> None:
+    import subprocess
+
+    from support.commands import cli, run_sync
+
+    prom = start_prometheus(example_config)
+    key = "faults/shallow"
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    field_repo.write("fields/site.yaml", "name: site\ndisplay_name: Later\n")
+    field_repo.commit("later")
+    shallow = tmp_path / "shallow"  # git itself: libgit2's local transport cannot fetch shallow
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", f"file://{field_repo.path}", str(shallow)],
+                   check=True, timeout=60)
+    args = ("--repo", str(shallow), "--key", key, "--prometheus", prom.url)
+    code, output = cli(consul, "status", *args)
+    assert code == 0 and "unknown to this clone (fetch)" in output, output
+    code, output = cli(consul, "sync", *args)
+    assert code == 3 and "fetch it first" in output, output
+
+
+def test_a_repository_owned_by_another_user_is_named(tmp_path, field_repo) -> None:
+    import os
+
+    from support.commands import cli
+
+    os.chown(field_repo.path, 65534, 65534)  # nobody: git refuses to work in it unless told it is safe
+    try:
+        code, output = cli(None, "validate", "--rev", "HEAD", "--repo", str(field_repo.path))
+    finally:
+        os.chown(field_repo.path, os.getuid(), os.getgid())
+    assert code == 2 and "safe.directory" in output and str(field_repo.path) in output, output
+
+
+def test_import_keeps_a_one_line_file_on_one_line(consul, start_prometheus, example_config, field_repo) -> None:
+    from support.commands import cli, run_sync
+    from support.kv import hand_edit
+
+    prom = start_prometheus(example_config)
+    key = "faults/flow"
+    field_repo.write("fields/company.yaml", "{name: company, display_name: Company, order: 3}\n")
+    field_repo.commit("flow style")
+    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    hand_edit(consul, key, "company", display_name="Empresa")
+    code, output = cli(consul, "import", "--from-kv", "--repo", str(field_repo.path), "--key", key)
+    assert code == 0, output
+    assert (field_repo.path / "fields/company.yaml").read_text() == "{name: company, display_name: Empresa, order: 3}\n"

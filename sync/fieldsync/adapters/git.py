@@ -25,17 +25,23 @@ def open_repo(path: str) -> pygit2.Repository:
     found = pygit2.discover_repository(path)
     if found is None:
         raise SourceError(f"{path}: not inside a git repository")
-    return pygit2.Repository(found)
+    try:
+        return pygit2.Repository(found)
+    except pygit2.GitError as e:
+        if "not owned by current user" in str(e):
+            top = found.rstrip("/").removesuffix("/.git")
+            raise SourceError(f"{top}: the repository belongs to another user, so git will not work in it; if you "
+                              f"trust it: git config --global --add safe.directory {top}") from None
+        raise SourceError(f"{path}: {e}") from None
 
 
 def worktree_root(path: str) -> str | None:
     """The top of the work tree that holds `path`, found the way git finds it; None outside any repository."""
     import pygit2
 
-    found = pygit2.discover_repository(path)
-    if found is None:
+    if pygit2.discover_repository(path) is None:
         return None
-    workdir = pygit2.Repository(found).workdir
+    workdir = open_repo(path).workdir
     return workdir.rstrip("/") if workdir else None
 
 

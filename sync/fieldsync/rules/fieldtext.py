@@ -48,7 +48,8 @@ def field_text(existing: str | None, name: str, values: Mapping[str, Any], remov
         else:  # after the keys that precede it in schema order
             rank = order.index(key)
             data.insert(sum(1 for k in data if k in order and order.index(k) < rank), key, value)
-    data.fa.set_block_style()  # one attribute a line; short lists and mappings inside stay inline
+    if existing is None:
+        data.fa.set_block_style()  # one attribute a line; short lists and mappings inside stay inline
     out = io.StringIO()
     yaml.dump(data, out)
     return (HEADER if existing is None else "") + out.getvalue()
