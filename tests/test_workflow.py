@@ -277,3 +277,25 @@ def test_commands_find_the_repository_root_from_a_subdirectory(consul, start_pro
     assert "From The UI" in (field_repo.path / "fields/company.yaml").read_text()
     assert not (field_repo.path / "fields/fields").exists()
     assert cli(consul, "validate", "--no-cache")[0] == 0
+
+
+def test_size_headroom_is_known_before_the_merge(consul, start_prometheus, example_config, field_repo) -> None:
+    prom = start_prometheus(example_config)
+    key = "plan/size"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
+    code, output = cli(consul, "plan", *args)
+    assert code == 2 and "% of Consul's 524,288 byte limit" in output, output
+    for i in range(120):  # about 88% of the limit
+        field_repo.write(f"fields/big_{i}.yaml", f"name: big_{i}\ndescription: {'x' * 2900}\n")
+    field_repo.commit("near the limit")
+    code, output = cli(consul, "plan", *args)
+    assert code == 2 and "Warning: the document would be" in output and "over 80%" in output, output
+    code, output = cli(consul, "validate", "--rev", "HEAD", "--repo", str(field_repo.path))
+    assert code == 0 and "warning: the document would be at least" in output, output
+    for i in range(120, 170):
+        field_repo.write(f"fields/big_{i}.yaml", f"name: big_{i}\ndescription: {'x' * 2900}\n")
+    field_repo.commit("over the limit")
+    code, output = cli(consul, "plan", *args)
+    assert code == 1 and "over Consul's 524,288 byte value limit" in output, output
+    code, output = cli(consul, "validate", "--rev", "HEAD", "--repo", str(field_repo.path))
+    assert code == 1 and "error: the document would be at least" in output, output

@@ -18,6 +18,7 @@ import click
 
 from . import __version__, render
 from .errors import FieldsyncError, Terminated, UsageError
+from .rules import guards
 
 TRACEBACK_ENV = "FIELDSYNC_TRACEBACK"
 
@@ -227,6 +228,9 @@ def plan(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, conf
     result = run(repo=s.repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file), rev=rev,
                  worktree=worktree, policy=s.drift, budget=s.budget)
     click.echo(render.plan(result, fmt))
+    too_big = guards.size(result.size)
+    if too_big:
+        raise FieldsyncError(f"{too_big}: every sync of this would fail")
     return 0 if result.diff.empty else 2
 
 

@@ -265,6 +265,7 @@ class Plan:
     base_unknown: str | None = None  # why hand edits could not be told, if they could not
     rewritten_by: str | None = None  # a note naming the old backend's job that wrote the live document
     deletion: str | None = None  # why the write removes more fields than the deletion budget allows, if it does
+    size: int = 0  # bytes of the document as it would be written
 
 
 @dataclass(frozen=True)

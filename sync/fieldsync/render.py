@@ -20,6 +20,7 @@ from .model import (
     StatusReport,
     SyncReport,
 )
+from .rules import document, guards
 
 PROBLEM_FORMATS = ("text", "github", "json")
 
@@ -112,7 +113,15 @@ def _plan_warnings(plan: Plan) -> list[str]:
         notes.append(f"{plan.rollback}: sync refuses without --allow-rollback")
     if plan.deletion:
         notes.append(f"sync refuses: {plan.deletion}")
+    headroom = guards.size_headroom(plan.size)
+    if headroom:
+        notes.append(headroom[1])
     return notes
+
+
+def _size_line(plan: Plan) -> str:
+    return (f"Document: {plan.size:,} bytes, {plan.size / document.CONSUL_VALUE_LIMIT:.0%} of Consul's "
+            f"{document.CONSUL_VALUE_LIMIT:,} byte limit.")
 
 
 def _plan_summary(plan: Plan) -> str:
@@ -135,7 +144,8 @@ def plan(result: Plan, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({
             "key": result.key, "commit": git.commit, "ref": git.ref, "live_commit": live_commit,
-            "changes": not d.empty, "writes": not result.unchanged, "added": d.added, "removed": d.removed,
+            "changes": not d.empty, "writes": not result.unchanged, "size": result.size,
+            "added": d.added, "removed": d.removed,
             "changed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()} for c in d.changed},
             "refreshed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()}
                           for c in d.refreshed},
@@ -148,7 +158,7 @@ def plan(result: Plan, fmt: str) -> str:
     if fmt == "markdown":
         lines = [f"### fieldsync plan for `{result.key}`", "",
                  f"Commit `{git.commit[:12]}` ({git.ref}) against the live document from `{live}`.", "",
-                 f"**{_plan_summary(result)}**"]
+                 f"**{_plan_summary(result)}** {_size_line(result)}"]
         if not d.empty:
             lines += ["", "| field | attribute | before | after |", "| --- | --- | --- | --- |"]
             lines += [f"| `{n}` | *(new field)* | | |" for n in d.added]
@@ -166,7 +176,7 @@ def plan(result: Plan, fmt: str) -> str:
     lines += [f"  - {n}" for n in d.removed]
     lines += hand_edit_lines(result)
     lines += [f"Warning: {w}" for w in _plan_warnings(result)]
-    return "\n".join([*lines, _plan_summary(result)])
+    return "\n".join([*lines, _plan_summary(result), _size_line(result)])
 
 
 # --- sync ---------------------------------------------------------------------------------------------------------

@@ -101,8 +101,24 @@ def contract(doc: Document) -> str | None:
     return f"the document built breaks schema/document.schema.json at {where}: {error.message}"
 
 
-def size(value: bytes) -> str | None:
+SIZE_WARNING = 0.8  # of Consul's value limit
+
+
+def size(length: int) -> str | None:
     """A value over Consul's limit, which Consul would refuse."""
-    if len(value) <= document.CONSUL_VALUE_LIMIT:
+    if length <= document.CONSUL_VALUE_LIMIT:
         return None
-    return f"the document is {len(value):,} bytes, over Consul's {document.CONSUL_VALUE_LIMIT:,} byte value limit"
+    return f"the document is {length:,} bytes, over Consul's {document.CONSUL_VALUE_LIMIT:,} byte value limit"
+
+
+def size_headroom(length: int, at_least: bool = False) -> tuple[str, str] | None:
+    """(severity, message) when a document of `length` bytes comes near Consul's limit (warning above 80%) or goes
+    over it (error); `at_least` for an estimate from the field files alone, before extraction adds its part."""
+    share = length / document.CONSUL_VALUE_LIMIT
+    if share <= SIZE_WARNING:
+        return None
+    size_text = f"{'at least ' if at_least else ''}{length:,} bytes, {share:.0%} of Consul's " \
+                f"{document.CONSUL_VALUE_LIMIT:,} byte value limit"
+    if share > 1:
+        return "error", f"the document would be {size_text}: every sync would fail; remove or shorten fields"
+    return "warning", f"the document would be {size_text} (over {SIZE_WARNING:.0%}); few fields are left"

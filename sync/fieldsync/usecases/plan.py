@@ -41,7 +41,8 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
                 overwritten=tuple(overwritten),
                 base_unknown=None if base is not None else guards.rollback(where),
                 rewritten_by=legacy.rewrite_note(live, meta),
-                deletion=guards.deletions(diff.removed, len((live or {}).get("fields") or []), budget))
+                deletion=guards.deletions(diff.removed, len((live or {}).get("fields") or []), budget),
+                size=len(document.encode(doc)))
 
 
 def plan(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, rev: str = "HEAD",

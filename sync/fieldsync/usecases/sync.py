@@ -59,7 +59,7 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV) -> SyncReport | Non
     if breach:
         raise FieldsyncError(f"{breach}; nothing written (this is a fieldsync bug: please report it)")
     value = document.encode(plan.doc)
-    too_big = guards.size(value)
+    too_big = guards.size(len(value))
     if too_big:
         raise FieldsyncError(f"{too_big}; nothing written")
     if options.dry_run:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..adapters import files, git
 from ..adapters.cache import ResultCache, default_dir
-from ..model import FIELDS_DIR, Entry, FileResult, Problem, Validation
-from ..rules import schemas
+from ..model import FIELDS_DIR, Entry, FileResult, GitInfo, Problem, Validation
+from ..rules import document, guards, schemas
 from ..rules.fieldcheck import PLACEHOLDER, check_file, check_names, layout_problem
 
 
@@ -51,4 +51,15 @@ def validate(*, repo: str, paths: Sequence[str] = (), rev: str | None = None, ca
         repository = git.open_repo(repo)
         entries = git.git_entries(repository, git.resolve_commit(repository, rev), list(paths) or [FIELDS_DIR])
     problems, _ = check_entries(entries, cache)
+    if rev is not None and not any(p.is_error for p in problems):
+        problems.extend(_size_estimate(entries, os.path.join(repo, FIELDS_DIR)))
     return Validation(problems, sum(os.path.basename(e.path) != PLACEHOLDER for e in entries))
+
+
+def _size_estimate(entries: list[Entry], where: str) -> list[Problem]:
+    """The document the field files alone make, before extraction adds its part: a lower bound of its size."""
+    _, results = check_entries(entries)  # parsed afresh: cached results hold no content
+    overrides = {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
+    doc = document.build_document(overrides, [], None, GitInfo("0" * 40, "", ""), "")
+    headroom = guards.size_headroom(len(document.encode(doc)), at_least=True)
+    return [Problem(where, 1, 1, headroom[1], headroom[0])] if headroom else []
