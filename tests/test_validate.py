@@ -236,3 +236,26 @@ def test_what_javascript_and_yaml_1_2_accept_is_valid(tmp_path: Path) -> None:
                                      "validation: {pattern: '(?<n>a)\\k<n>'}\norder: 010\nplaceholder: 12:30\n")
     result = CliRunner().invoke(main, ["validate", "--no-cache", str(tmp_path)])
     assert result.exit_code == 0, result.output
+
+
+def test_the_files_given_are_checked_against_the_committed_tree(field_repo) -> None:
+    """What the pre-commit hook runs: the staged files, named across files against what is committed."""
+    fields = field_repo.path / "fields"
+    (fields / "Company.yaml").write_text("name: Company\n")  # collides with the committed company.yaml
+    (fields / "ok_field.yaml").write_text("name: ok_field\n")
+    (fields / "broken_draft.yaml").write_text("name: [\n")  # untracked, not staged: not this commit's business
+    result = CliRunner().invoke(main, ["validate", "--no-cache", "--repo", str(field_repo.path),
+                                       str(fields / "Company.yaml"), str(fields / "ok_field.yaml")])
+    assert result.exit_code == 1, result.output
+    assert "already used by fields/company.yaml" in result.output and "broken_draft" not in result.output
+    result = CliRunner().invoke(main, ["validate", "--no-cache", "--repo", str(field_repo.path),
+                                       str(fields / "ok_field.yaml")])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("backup", ["company.yaml~", ".#company.yaml", "#company.yaml#", ".company.yaml.swp"])
+def test_editor_backup_files_are_ignored(tmp_path: Path, backup: str) -> None:
+    (tmp_path / "company.yaml").write_text("name: company\n")
+    (tmp_path / backup).write_text("name: [\n")
+    result = CliRunner().invoke(main, ["validate", "--no-cache", str(tmp_path)])
+    assert result.exit_code == 0 and "1 field file(s) valid" in result.output, result.output

@@ -14,7 +14,14 @@ from . import schemas, yamlload
 _NAME_LINE = re.compile(r"^name\s*:", re.M)
 
 
-PLACEHOLDER = ".gitkeep"  # keeps an empty fields/ in git; the one name there that is not a field file
+PLACEHOLDER = ".gitkeep"  # keeps an empty fields/ in git
+_EDITOR_BACKUP = re.compile(r"(~|\.sw[a-p]|\.bak|\.orig)$|^\.#|^#.*#$")
+
+
+def is_ignored(path: str) -> bool:
+    """The placeholder and editor backup or swap files: the only names in fields/ that are not field files."""
+    base = posixpath.basename(path)
+    return base == PLACEHOLDER or _EDITOR_BACKUP.search(base) is not None
 
 
 def layout_problem(path: str, kind: str) -> Problem | None:
@@ -108,15 +115,17 @@ def check_file(path: str, data: bytes) -> FileResult:
     return FileResult(path, name, name_line, tuple(problems), doc if result.valid else None)
 
 
-def check_names(results: list[FileResult]) -> list[Problem]:
-    """Field names must be unique, ignoring case (they become label names and file names)."""
+def check_names(results: list[FileResult], established: list[FileResult] | None = None) -> list[Problem]:
+    """Field names must be unique, ignoring case (they become label names and file names). Names of `established`
+    files (the committed ones, when only some files are checked) come first; only `results` get the problems."""
     first: dict[str, FileResult] = {}
     problems = []
-    for result in sorted(results, key=lambda r: r.path):
+    checked = sorted(results, key=lambda r: r.path)
+    for result in [*sorted(established or [], key=lambda r: r.path), *checked]:
         if result.name is None:
             continue
         other = first.setdefault(result.name.lower(), result)
-        if other is not result:
+        if other is not result and result in checked:
             problems.append(Problem(
                 result.path, result.name_line, 1,
                 f"field name '{result.name}' is already used by {other.path}:{other.name_line} "

@@ -10,7 +10,7 @@ from ..adapters import files, git
 from ..adapters.cache import ResultCache, default_dir
 from ..model import FIELDS_DIR, Entry, FileResult, GitInfo, Problem, Validation
 from ..rules import document, guards, schemas
-from ..rules.fieldcheck import PLACEHOLDER, check_file, check_names, layout_problem
+from ..rules.fieldcheck import check_file, check_names, is_ignored, layout_problem
 
 
 def check_entries(entries: list[Entry], cache: ResultCache | None = None) -> tuple[list[Problem], list[FileResult]]:
@@ -18,7 +18,7 @@ def check_entries(entries: list[Entry], cache: ResultCache | None = None) -> tup
     problems: list[Problem] = []
     results: list[FileResult] = []
     for entry in entries:
-        if os.path.basename(entry.path) == PLACEHOLDER:
+        if is_ignored(entry.path):
             continue
         misplaced = layout_problem(entry.path, entry.kind)
         if misplaced:
@@ -50,10 +50,31 @@ def validate(*, repo: str, paths: Sequence[str] = (), rev: str | None = None, ca
     else:
         repository = git.open_repo(repo)
         entries = git.git_entries(repository, git.resolve_commit(repository, rev), list(paths) or [FIELDS_DIR])
-    problems, _ = check_entries(entries, cache)
+    problems, results = check_entries(entries, cache)
+    if rev is None and paths:
+        problems = sorted(set(problems) | set(_names_against_committed(repo, results, cache)))
     if rev is not None and not any(p.is_error for p in problems):
         problems.extend(_size_estimate(entries, os.path.join(repo, FIELDS_DIR)))
-    return Validation(problems, sum(os.path.basename(e.path) != PLACEHOLDER for e in entries))
+    return Validation(problems, sum(not is_ignored(e.path) for e in entries))
+
+
+def _names_against_committed(repo: str, results: list[FileResult], cache: ResultCache | None) -> list[Problem]:
+    """For some files (what a pre-commit hook passes): their names against the committed field files they do not
+    replace, so a staged file cannot take a name the tree already has."""
+    root = git.worktree_root(repo)
+    fields_dir = os.path.realpath(os.path.join(root, FIELDS_DIR)) if root else None
+    if fields_dir is None or any(os.path.dirname(os.path.realpath(r.path)) != fields_dir for r in results):
+        return []  # files of no repository's fields/: there is no committed tree to check them against
+    repository = git.open_repo(repo)
+    if repository.head_is_unborn:
+        return []
+    given = {os.path.basename(r.path) for r in results}
+    try:
+        committed = git.git_entries(repository, git.resolve_commit(repository, "HEAD"), [FIELDS_DIR])
+    except git.SourceError:
+        return []
+    _, established = check_entries([e for e in committed if os.path.basename(e.path) not in given], cache)
+    return check_names(results, established)
 
 
 def _size_estimate(entries: list[Entry], where: str) -> list[Problem]:
