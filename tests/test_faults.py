@@ -323,3 +323,24 @@ def test_import_keeps_a_one_line_file_on_one_line(consul, start_prometheus, exam
     code, output = cli(consul, "import", "--from-kv", "--repo", str(field_repo.path), "--key", key)
     assert code == 0, output
     assert (field_repo.path / "fields/company.yaml").read_text() == "{name: company, display_name: Empresa, order: 3}\n"
+
+
+def test_consul_addresses_are_tried_in_order(consul, start_prometheus, example_config, field_repo) -> None:
+    from support.commands import cli
+    from support.kv import records
+
+    from fieldsync.localservers import refused_address
+
+    prom = start_prometheus(example_config)
+    key = "faults/addresses"
+    with refused_address() as down, refused_address() as also_down:
+        field_repo.write("fieldsync.yaml", f"key: {key}\nconsul:\n  addresses: ['{down}', '{consul.http_addr}']\n"
+                                           f"prometheus:\n  - {{name: p, url: '{prom.url}'}}\n")
+        field_repo.commit("two Consul addresses")
+        code, output = cli(None, "sync", "--repo", str(field_repo.path))
+        assert code == 0 and "written" in output, output
+        assert "company" in records(consul, key)
+        field_repo.write("fieldsync.yaml", f"key: {key}\nconsul:\n  addresses: ['{down}', '{also_down}']\n"
+                                           f"prometheus:\n  - {{name: p, url: '{prom.url}'}}\n")
+        code, output = cli(None, "sync", "--repo", str(field_repo.path))
+    assert code == 1 and down in output and also_down in output and "nothing written" in output, output

@@ -102,10 +102,10 @@ _drift_option = click.option(
          "changed them too; refuse to overwrite any; revert them to git's values (recorded in <key>.status).")
 
 
-def _consul(consul_addr: str | None, consul_token_file: str | None) -> Any:
+def _consul(consul_addr: str | None, consul_token_file: str | None, addresses: tuple[str, ...] = ()) -> Any:
     from .adapters.consul import ConsulKV, ConsulSettings
 
-    return ConsulKV(ConsulSettings.resolve(os.environ, consul_addr, consul_token_file))
+    return ConsulKV(ConsulSettings.resolve_all(os.environ, consul_addr, consul_token_file, addresses))
 
 
 @main.command()
@@ -180,10 +180,11 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key,
                          lock_timeout=lock_timeout, drift=drift)
+    kv = _consul(consul_addr, consul_token_file, s.consul_addresses)
     options = SyncOptions(repo=s.repo, key=s.key, servers=s.servers, rev=rev, dry_run=dry_run,
                           lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force, drift=s.drift,
                           state_prefix=s.state_prefix, budget=s.budget, allow_delete=allow_delete)
-    report = run(options, _consul(consul_addr, consul_token_file), notify=lambda line: click.echo(line, err=True))
+    report = run(options, kv, notify=lambda line: click.echo(line, err=True))
     click.echo(render.sync_report(report))
     return 3 if report.outcome == "refused" else 0
 
@@ -225,7 +226,8 @@ def plan(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, conf
     from .usecases.plan import plan as run
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
-    result = run(repo=s.repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file), rev=rev,
+    kv = _consul(consul_addr, consul_token_file, s.consul_addresses)
+    result = run(repo=s.repo, key=s.key, servers=s.servers, kv=kv, rev=rev,
                  worktree=worktree, policy=s.drift, budget=s.budget)
     click.echo(render.plan(result, fmt))
     too_big = guards.size(result.size)
@@ -260,7 +262,8 @@ def import_(repo: str, prometheus: tuple[str, ...], key: str | None, config_path
         result = import_document(repo=settings.root_of(repo), from_file=from_file, prefer=prefer, branch=branch)
     else:
         s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key)
-        result = import_document(repo=s.repo, key=s.key, kv=_consul(consul_addr, consul_token_file), prefer=prefer,
+        kv = _consul(consul_addr, consul_token_file, s.consul_addresses)
+        result = import_document(repo=s.repo, key=s.key, kv=kv, prefer=prefer,
                                  branch=branch)
     click.echo(render.import_result(result))
     return 3 if result.unresolved else 0
@@ -293,7 +296,8 @@ def status(repo: str, prometheus: tuple[str, ...], key: str | None, config_path:
     from .usecases.status import status as run
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
-    click.echo(render.status(run(repo=s.repo, key=s.key, servers=s.servers, kv=_consul(consul_addr, consul_token_file),
+    kv = _consul(consul_addr, consul_token_file, s.consul_addresses)
+    click.echo(render.status(run(repo=s.repo, key=s.key, servers=s.servers, kv=kv,
                                  policy=s.drift, state_prefix=s.state_prefix), fmt))
     return 0
 

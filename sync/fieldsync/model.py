@@ -60,6 +60,7 @@ class Config:
     drift: str = "keep"  # what sync does with hand edits of the live document: one of DRIFT_POLICIES
     state_prefix: str = "fieldsync/"  # where the lock and the run record live, apart from the document's folder
     deletion_budget: DeletionBudget = DeletionBudget()
+    consul_addresses: tuple[str, ...] = ()  # Consul agents to try in order (CONSUL_HTTP_ADDR wins when set)
 
 
 @dataclass(frozen=True)

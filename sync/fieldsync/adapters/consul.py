@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -66,12 +66,21 @@ class ConsulSettings:
     namespace: str | None = None
 
     @classmethod
-    def resolve(cls, env: Mapping[str, str], address: str | None = None,
-                token_file: str | None = None) -> ConsulSettings:
+    def resolve_all(cls, env: Mapping[str, str], address: str | None = None, token_file: str | None = None,
+                    addresses: Sequence[str] = ()) -> list[ConsulSettings]:
+        """The agents to try, in order: --consul-addr, else CONSUL_HTTP_ADDR, else the config's consul.addresses,
+        else the default."""
+        if address or env.get("CONSUL_HTTP_ADDR") or not addresses:
+            return [cls.resolve(env, address, token_file)]
+        return [cls.resolve(env, a, token_file, "consul.addresses") for a in addresses]
+
+    @classmethod
+    def resolve(cls, env: Mapping[str, str], address: str | None = None, token_file: str | None = None,
+                source: str = "--consul-addr") -> ConsulSettings:
         """From CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN(_FILE), CONSUL_HTTP_SSL(_VERIFY), CONSUL_CACERT, CONSUL_CAPATH,
         CONSUL_CLIENT_CERT/KEY, CONSUL_TLS_SERVER_NAME, CONSUL_HTTP_AUTH and CONSUL_NAMESPACE; the address and token
         file given as flags win."""
-        where = "--consul-addr" if address else "CONSUL_HTTP_ADDR"
+        where = source if address else "CONSUL_HTTP_ADDR"
         raw = address or env.get("CONSUL_HTTP_ADDR") or cls.address
         parts = urlsplit(raw if "://" in raw else f"//{raw}")
         try:
@@ -103,6 +112,11 @@ class ConsulSettings:
                    (user, password) if user else None, env.get("CONSUL_NAMESPACE") or None)
 
 
+def _blocking_get(key: str, index: Any, wait: str) -> Callable[[Any], Any]:
+    """A blocking read of `key` that returns when it changes after `index`, or after `wait`."""
+    return lambda client: client.kv.get(key, index=index, wait=wait)
+
+
 def _holder_text(value: bytes | None) -> str:
     """Who holds a lock and since when, from the value a fieldsync lock holder wrote."""
     try:
@@ -125,47 +139,72 @@ class _ServerNameAdapter(HTTPAdapter):
         super().init_poolmanager(*args, server_hostname=self.server_name, assert_hostname=self.server_name, **kwargs)
 
 
+def _client(settings: ConsulSettings) -> Any:
+    import consul
+
+    host, port = settings.address.rsplit(":", 1)
+    client = consul.Consul(host=host, port=int(port), scheme=settings.scheme, verify=settings.verify,
+                           cert=settings.cert)
+    client.token = settings.token  # py-consul lets CONSUL_HTTP_TOKEN win over an explicit token
+    session = client.http.session
+    if settings.auth:
+        session.auth = settings.auth
+    if settings.namespace:
+        session.headers["X-Consul-Namespace"] = settings.namespace
+    if settings.tls_server_name:
+        session.mount("https://", _ServerNameAdapter(settings.tls_server_name))
+    return client
+
+
 class ConsulKV:
-    """The few Consul calls sync needs, each turning failures into one clear error."""
+    """The few Consul calls sync needs, each turning failures into one clear error. Given several agents, a call
+    that cannot reach one goes to the next, in order, and stays with the first that answers."""
 
-    def __init__(self, settings: ConsulSettings) -> None:
-        import consul
+    def __init__(self, settings: ConsulSettings | Sequence[ConsulSettings]) -> None:
+        self.agents = [settings] if isinstance(settings, ConsulSettings) else list(settings)
+        self.clients = [_client(s) for s in self.agents]
+        self.current = 0
 
-        host, port = settings.address.rsplit(":", 1)
-        self.settings = settings
-        self.client = consul.Consul(host=host, port=int(port), scheme=settings.scheme, verify=settings.verify,
-                                    cert=settings.cert)
-        self.client.token = settings.token  # py-consul lets CONSUL_HTTP_TOKEN win over an explicit token
-        session = self.client.http.session
-        if settings.auth:
-            session.auth = settings.auth
-        if settings.namespace:
-            session.headers["X-Consul-Namespace"] = settings.namespace
-        if settings.tls_server_name:
-            session.mount("https://", _ServerNameAdapter(settings.tls_server_name))
+    @property
+    def settings(self) -> ConsulSettings:
+        return self.agents[self.current]
 
-    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    @property
+    def client(self) -> Any:
+        return self.clients[self.current]
+
+    def _call(self, what: str, call: Callable[[Any], T]) -> T:
         import consul
         import requests
 
-        try:
-            return fn(*args, **kwargs)
-        except consul.ACLPermissionDenied:
-            raise FieldsyncError(f"Consul denied {what}: the token lacks the permission") from None
-        except requests.exceptions.RequestException as e:
-            raise FieldsyncError(f"cannot reach Consul at {self.settings.scheme}://{self.settings.address} "
-                                 f"({what}): {type(e).__name__}") from None
-        except consul.ConsulException as e:
-            raise FieldsyncError(f"Consul error ({what}): {e}") from None
+        unreachable = []
+        for offset in range(len(self.clients)):
+            number = (self.current + offset) % len(self.clients)
+            agent = self.agents[number]
+            try:
+                result = call(self.clients[number])
+            except consul.ACLPermissionDenied:
+                raise FieldsyncError(f"Consul denied {what}: the token lacks the permission") from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+                unreachable.append(f"{agent.scheme}://{agent.address} ({type(e).__name__})")
+                continue
+            except requests.exceptions.RequestException as e:
+                raise FieldsyncError(f"Consul at {agent.scheme}://{agent.address} ({what}): "
+                                     f"{type(e).__name__}") from None
+            except consul.ConsulException as e:
+                raise FieldsyncError(f"Consul error ({what}): {e}") from None
+            self.current = number
+            return result
+        raise FieldsyncError(f"cannot reach Consul ({what}): {'; '.join(unreachable)}")
 
     def read(self, key: str) -> tuple[bytes | None, int]:
         """(value, ModifyIndex); (None, 0) when the key is absent."""
-        _, item = self._call(f"reading {key}", self.client.kv.get, key)
+        _, item = self._call(f"reading {key}", lambda c: c.kv.get(key))
         return (None, 0) if item is None else (item["Value"] or b"", int(item["ModifyIndex"]))
 
     def write_cas(self, key: str, value: bytes, index: int) -> bool:
         """Write only if the key's ModifyIndex is still `index` (0: only if absent)."""
-        return bool(self._call(f"writing {key}", self.client.kv.put, key, value, cas=index))
+        return bool(self._call(f"writing {key}", lambda c: c.kv.put(key, value, cas=index)))
 
     @contextmanager
     def lock(self, key: str, timeout: float, notify: Callable[[str], None] = lambda line: None) -> Iterator[HeldLock]:
@@ -175,8 +214,8 @@ class ConsulKV:
         key, `notify` is told who and since when."""
         holder = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "since": time.time()})
         held = HeldLock(key)
-        session = self._call("creating a session", self.client.session.create, name=f"fieldsync sync {key}",
-                             ttl=SESSION_TTL, behavior="delete", lock_delay=0)
+        session = self._call("creating a session", lambda c: c.session.create(
+            name=f"fieldsync sync {key}", ttl=SESSION_TTL, behavior="delete", lock_delay=0))
         stop = threading.Event()
 
         def renew() -> None:
@@ -188,12 +227,12 @@ class ConsulKV:
             threading.Thread(target=renew, daemon=True).start()
             deadline = time.monotonic() + timeout
             index, told = None, None
-            while not self._call(f"locking {key}", self.client.kv.put, key, holder, acquire=session):
+            while not self._call(f"locking {key}", lambda c: c.kv.put(key, holder, acquire=session)):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise FieldsyncError(f"another sync holds {key} for more than {timeout:g} s; nothing written")
                 wait = f"{max(1, min(5, int(remaining)))}s"
-                index, item = self._call(f"waiting for {key}", self.client.kv.get, key, index=index, wait=wait)
+                index, item = self._call(f"waiting for {key}", _blocking_get(key, index, wait))
                 if item is not None and item.get("Value") != told:
                     told = item.get("Value")
                     notify(f"waiting for {key}: {_holder_text(told)}")
@@ -201,6 +240,6 @@ class ConsulKV:
         finally:
             stop.set()
             try:
-                self._call("ending the session", self.client.session.destroy, session)
+                self._call("ending the session", lambda c: c.session.destroy(session))
             except FieldsyncError as e:
                 held.release_error = str(e)

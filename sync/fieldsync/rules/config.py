@@ -118,4 +118,4 @@ def parse_config(path: str, data: bytes) -> Config:
     budget = {**vars(defaults.deletion_budget), **doc.get("deletion_budget", {})}
     return Config(doc.get("key", defaults.key), doc.get("lock_timeout", defaults.lock_timeout), tuple(servers),
                   doc.get("drift", defaults.drift), doc.get("state_prefix", defaults.state_prefix),
-                  DeletionBudget(**budget))
+                  DeletionBudget(**budget), tuple(doc.get("consul", {}).get("addresses", ())))
