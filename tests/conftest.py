@@ -70,6 +70,15 @@ def start_prometheus(tmp_path: Path, started_servers: list[LocalServer]) -> Call
     return start
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def example_config() -> str:
     return (EXAMPLE / "prometheus.yml").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def example_prometheus(tmp_path_factory: pytest.TempPathFactory, example_config: str) -> Iterator[Prometheus]:
+    """One Prometheus with the example config for the session, for tests that neither reload nor stop it."""
+    workdir = tmp_path_factory.mktemp("prometheus")
+    shutil.copytree(EXAMPLE / "targets", workdir / "targets")
+    with Prometheus(workdir, example_config) as server:
+        yield server  # type: ignore[misc]

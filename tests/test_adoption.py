@@ -19,9 +19,9 @@ SHAPES = {"bare": legacy_document, "envelope": legacy_envelope}
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_a_legacy_document_is_adopted_without_force(shape: str, consul, start_prometheus, example_config,
+def test_a_legacy_document_is_adopted_without_force(shape: str, consul, example_prometheus,
                                                     tmp_path) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = f"adopt/{shape}"
     client(consul).kv.put(key, json.dumps(SHAPES[shape](), ensure_ascii=False).encode())
     repo = tmp_path / "fields-repo"
@@ -88,9 +88,9 @@ def test_what_the_old_ui_showed_is_kept(tmp_path, git_repo) -> None:
     assert "validation: {required_message: Informe serviço consul, min_length: 1, max_length: 200}" in cservice
 
 
-def test_plan_shows_a_filled_in_flag_that_the_ui_would_show_differently(consul, start_prometheus, example_config,
+def test_plan_shows_a_filled_in_flag_that_the_ui_would_show_differently(consul, example_prometheus,
                                                                        field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "adopt/filled-in"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     doc = json.loads(client(consul).kv.get(key)[1]["Value"])
@@ -107,11 +107,11 @@ def test_plan_shows_a_filled_in_flag_that_the_ui_would_show_differently(consul, 
     assert plan["refreshed"] == {"company": {"regex": {"before": None, "after": "(.*)"}}}
 
 
-def test_the_old_backend_finds_every_server_by_hostname(consul, start_prometheus, example_config, field_repo,
+def test_the_old_backend_finds_every_server_by_hostname(consul, example_prometheus, field_repo,
                                                         tmp_path) -> None:
     from support.sites import SHARED, SITES, write_sites
 
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "adopt/discovered-in"
     sites = write_sites(tmp_path / "sites")
     servers = "".join(f"  - {{name: {name}, file: {sites[name]}, hostname: '{SITES[name][0]}'}}\n" for name in SITES)
@@ -141,9 +141,9 @@ def test_the_old_backend_finds_every_server_by_hostname(consul, start_prometheus
 
 
 @pytest.mark.parametrize("writer", ["source", "envelope"])
-def test_a_rewrite_by_the_old_backend_is_named(writer: str, consul, start_prometheus, example_config,
+def test_a_rewrite_by_the_old_backend_is_named(writer: str, consul, example_prometheus,
                                                field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = f"adopt/old-backend/{writer}"
     args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
@@ -173,9 +173,9 @@ def test_adopting_a_document_the_old_backend_wrote_is_only_a_note(consul, git_re
     assert code == 0 and "written by the old backend's startup prewarm" in output, output
 
 
-def test_a_key_the_old_backend_refilled_after_a_wipe_is_recovered(consul, start_prometheus, example_config,
+def test_a_key_the_old_backend_refilled_after_a_wipe_is_recovered(consul, example_prometheus,
                                                                   field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "adopt/refilled"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     before = records(consul, key)

@@ -45,9 +45,9 @@ def test_fieldsync_error_is_one_line_with_its_exit_code(field_repo) -> None:
         "fieldsync: error: no commit reachable from HEAD touches fields/nope.yaml"]
 
 
-def test_ctrl_c_while_waiting_for_the_lock_exits_130_and_ends_the_session(consul, start_prometheus, example_config,
+def test_ctrl_c_while_waiting_for_the_lock_exits_130_and_ends_the_session(consul, example_prometheus,
                                                                            field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "interrupt/fields"
     other = client(consul)
     holder = other.session.create(ttl=30, behavior="delete", lock_delay=0)
@@ -74,12 +74,12 @@ def test_ctrl_c_while_waiting_for_the_lock_exits_130_and_ends_the_session(consul
     assert not any(s["Name"] == f"fieldsync sync fieldsync/{key}.lock" for s in other.session.list()[1])
 
 
-def test_sigterm_while_holding_the_lock_releases_it_at_once(consul, start_prometheus, example_config,
+def test_sigterm_while_holding_the_lock_releases_it_at_once(consul, example_prometheus,
                                                             field_repo) -> None:
     """systemd, Kubernetes and CI runners stop a job with SIGTERM: the next sync must not wait for the TTL."""
     from support.commands import finish, run_sync, sync_process
 
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     other = client(consul)
     for attempt in range(30):  # catch a sync while it holds its lock (it holds it for some milliseconds)
         key = f"sigterm/{attempt}"

@@ -40,10 +40,10 @@ KILL_POINTS = ["creating a session", f"locking fieldsync/{KEY}.lock", f"reading 
 
 
 @pytest.mark.parametrize("after", KILL_POINTS)
-def test_consul_lost_at_any_point_the_report_tells_the_truth(after: str, start_consul, start_prometheus,
-                                                             example_config, field_repo) -> None:
+def test_consul_lost_at_any_point_the_report_tells_the_truth(after: str, start_consul, example_prometheus,
+                                                             field_repo) -> None:
     agent = start_consul()
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     kv = _StopsConsul(agent, after)
     options = SyncOptions(repo=str(field_repo.path), key=KEY, servers=(server_from_arg(prom.url),))
     try:
@@ -109,12 +109,12 @@ LIVE_VALUES = {
 @pytest.mark.parametrize("case", sorted(LIVE_VALUES))
 @pytest.mark.parametrize("command", ["sync", "plan", "status", "import"])
 def test_a_live_value_that_is_no_sane_document_is_named_and_left_alone(case: str, command: str, consul,
-                                                                        start_prometheus, example_config,
+                                                                        example_prometheus,
                                                                         field_repo) -> None:
     from support.commands import cli
     from support.kv import client
 
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = f"faults/live/{command}/{case}"
     raw, fragment = LIVE_VALUES[case]
     client(consul).kv.put(key, raw)
@@ -127,12 +127,12 @@ def test_a_live_value_that_is_no_sane_document_is_named_and_left_alone(case: str
     assert client(consul).kv.get(key)[1]["Value"] == raw
 
 
-def test_a_status_key_edited_by_hand_is_reported_and_replaced(consul, start_prometheus, example_config,
+def test_a_status_key_edited_by_hand_is_reported_and_replaced(consul, example_prometheus,
                                                               field_repo) -> None:
     from support.commands import cli, run_sync
     from support.kv import client, run_record
 
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "faults/status-key"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     client(consul).kv.put(f"fieldsync/{key}.status", json.dumps({"last": "garbage", "runs": 5}))
@@ -243,11 +243,11 @@ def _token(agent, name: str, rules: str) -> str:  # noqa: ANN001 - a ConsulAgent
     return json.loads(created.stdout)["SecretID"]
 
 
-def test_least_privilege_acl_policies(start_consul, start_prometheus, example_config, field_repo) -> None:
+def test_least_privilege_acl_policies(start_consul, example_prometheus, field_repo) -> None:
     from support.commands import cli, run_sync
 
     agent = start_consul(acl_master_token="root-secret")
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "acl/fields"
     sync_token = _token(agent, "fieldsync-sync", SYNC_POLICY)
     plan_token = _token(agent, "fieldsync-plan", PLAN_POLICY)
@@ -272,13 +272,13 @@ def test_least_privilege_acl_policies(start_consul, start_prometheus, example_co
         assert code == 1 and "Consul denied" in output, (name, output)
 
 
-def test_status_in_a_shallow_clone_says_fetch(consul, start_prometheus, example_config, field_repo,
+def test_status_in_a_shallow_clone_says_fetch(consul, example_prometheus, field_repo,
                                               tmp_path) -> None:
     import subprocess
 
     from support.commands import cli, run_sync
 
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "faults/shallow"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     field_repo.write("fields/site.yaml", "name: site\ndisplay_name: Later\n")
@@ -306,11 +306,11 @@ def test_a_repository_owned_by_another_user_is_named(tmp_path, field_repo) -> No
     assert code == 2 and "safe.directory" in output and str(field_repo.path) in output, output
 
 
-def test_import_keeps_a_one_line_file_on_one_line(consul, start_prometheus, example_config, field_repo) -> None:
+def test_import_keeps_a_one_line_file_on_one_line(consul, example_prometheus, field_repo) -> None:
     from support.commands import cli, run_sync
     from support.kv import hand_edit
 
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "faults/flow"
     field_repo.write("fields/company.yaml", "{name: company, display_name: Company, order: 3}\n")
     field_repo.commit("flow style")
@@ -321,13 +321,13 @@ def test_import_keeps_a_one_line_file_on_one_line(consul, start_prometheus, exam
     assert (field_repo.path / "fields/company.yaml").read_text() == "{name: company, display_name: Empresa, order: 3}\n"
 
 
-def test_consul_addresses_are_tried_in_order(consul, start_prometheus, example_config, field_repo) -> None:
+def test_consul_addresses_are_tried_in_order(consul, example_prometheus, field_repo) -> None:
     from support.commands import cli
     from support.kv import records
 
     from fieldsync.localservers import refused_address
 
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "faults/addresses"
     with refused_address() as down, refused_address() as also_down:
         field_repo.write("fieldsync.yaml", f"key: {key}\nconsul:\n  addresses: ['{down}', '{consul.http_addr}']\n"

@@ -54,9 +54,9 @@ def test_customization_survives_resyncs_and_reloads(consul, start_prometheus, ex
 
 
 @pytest.mark.parametrize("round_", range(5))
-def test_parent_and_child_race_ends_with_child(consul, start_prometheus, example_config, field_repo,
+def test_parent_and_child_race_ends_with_child(consul, example_prometheus, field_repo,
                                                round_: int) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = f"race/parent-child/{round_}"
     field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Parent\n")
     parent = field_repo.commit("parent")
@@ -69,8 +69,8 @@ def test_parent_and_child_race_ends_with_child(consul, start_prometheus, example
     assert live(consul, key)[0]["git"]["commit"] == child
 
 
-def test_four_syncs_at_one_commit_write_once(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_four_syncs_at_one_commit_write_once(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "race/four"
     outputs = finish([sync_process(consul, field_repo.path, "HEAD", prom.url, key) for _ in range(4)])
     assert [code for code, _ in outputs] == [0, 0, 0, 0], outputs
@@ -80,8 +80,8 @@ def test_four_syncs_at_one_commit_write_once(consul, start_prometheus, example_c
     assert item["CreateIndex"] == item["ModifyIndex"]
 
 
-def test_wiped_kv_is_rebuilt_identically(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_wiped_kv_is_rebuilt_identically(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "wipe/fields"
     customize_company(field_repo)
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
@@ -118,8 +118,8 @@ def test_one_server_down_keeps_its_fields_both_down_writes_nothing(consul, start
     assert live(consul, key)[1] == index
 
 
-def test_bad_yaml_refuses_before_touching_consul(consul, field_repo, example_config, start_prometheus) -> None:
-    prom = start_prometheus(example_config)
+def test_bad_yaml_refuses_before_touching_consul(consul, field_repo, example_prometheus) -> None:
+    prom = example_prometheus
     field_repo.write("fields/company.yaml", "name: company\norder: [\n")
     field_repo.commit("broken")
     key = "bad/fields"
@@ -133,8 +133,8 @@ def test_bad_yaml_refuses_before_touching_consul(consul, field_repo, example_con
     assert code == 1 and "fields/company.yaml" in output and "cannot reach Consul" not in output
 
 
-def test_refuses_to_roll_back(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_refuses_to_roll_back(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "rollback/fields"
     parent = customize_company(field_repo)
     field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Newer\n")
@@ -145,9 +145,9 @@ def test_refuses_to_roll_back(consul, start_prometheus, example_config, field_re
     assert records(consul, key)["company"]["display_name"] == "Newer"
 
 
-def test_old_envelope_is_shown_as_drift_then_replaced_by_the_bare_document(consul, start_prometheus,
-                                                                           example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_old_envelope_is_shown_as_drift_then_replaced_by_the_bare_document(consul, example_prometheus,
+                                                                           field_repo) -> None:
+    prom = example_prometheus
     key = "envelope/fields"
     old = {"data": {"version": "1.0", "fields": [{"name": "company", "display_name": "Old UI"}]},
            "meta": {"updated_by": "ui"}}
@@ -161,8 +161,8 @@ def test_old_envelope_is_shown_as_drift_then_replaced_by_the_bare_document(consu
         == "Company"
 
 
-def test_value_that_is_not_a_document_is_left_alone(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_value_that_is_not_a_document_is_left_alone(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "garbage/fields"
     client(consul).kv.put(key, "hello")
     code, output = run_sync(consul, field_repo.path, prom.url, key=key)
@@ -170,8 +170,8 @@ def test_value_that_is_not_a_document_is_left_alone(consul, start_prometheus, ex
     assert client(consul).kv.get(key)[1]["Value"] == b"hello"
 
 
-def test_document_over_consul_limit_is_not_written(consul, field_repo, example_config, start_prometheus) -> None:
-    prom = start_prometheus(example_config)
+def test_document_over_consul_limit_is_not_written(consul, field_repo, example_prometheus) -> None:
+    prom = example_prometheus
     for i in range(200):
         field_repo.write(f"fields/big_{i}.yaml", f"name: big_{i}\ndescription: {'x' * 3000}\n")
     field_repo.commit("too big")
@@ -180,16 +180,16 @@ def test_document_over_consul_limit_is_not_written(consul, field_repo, example_c
     assert live(consul, "big/fields")[0] is None
 
 
-def test_dry_run_writes_nothing(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_dry_run_writes_nothing(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     code, output = run_sync(consul, field_repo.path, prom.url, key="dry/fields", extra=("--dry-run",))
     assert code == 0 and "dry run" in output and "25 added" in output
     assert live(consul, "dry/fields")[0] is None
 
 
-def test_acl_token_from_file(start_consul, start_prometheus, example_config, field_repo, tmp_path) -> None:
+def test_acl_token_from_file(start_consul, example_prometheus, field_repo, tmp_path) -> None:
     agent = start_consul(acl_master_token="root-secret")
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     code, output = run_sync(agent, field_repo.path, prom.url)
     assert code == 1 and "Consul denied" in output
     token = tmp_path / "token"
@@ -198,8 +198,8 @@ def test_acl_token_from_file(start_consul, start_prometheus, example_config, fie
     assert code == 0, output
 
 
-def test_waits_for_a_held_lock_then_gives_up(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_waits_for_a_held_lock_then_gives_up(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "locked/fields"
     other = client(consul)
     session = other.session.create(ttl=30, behavior="delete", lock_delay=0)
@@ -227,8 +227,8 @@ class _InterferingKV(ConsulKV):
         return value, index
 
 
-def test_cas_conflict_rereads_and_rebuilds(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_cas_conflict_rereads_and_rebuilds(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     kv = _InterferingKV(ConsulSettings.resolve({"CONSUL_HTTP_ADDR": consul.http_addr}), times=2)
     options = SyncOptions(repo=str(field_repo.path), key="cas/fields", servers=(server_from_arg(prom.url),))
     report = sync(options, kv)
@@ -236,8 +236,8 @@ def test_cas_conflict_rereads_and_rebuilds(consul, start_prometheus, example_con
     assert "interfered" not in live(consul, "cas/fields")[0]
 
 
-def test_extract_command_against_real_prometheus(start_prometheus, example_config) -> None:
-    prom = start_prometheus(example_config)
+def test_extract_command_against_real_prometheus(example_prometheus) -> None:
+    prom = example_prometheus
     result = CliRunner().invoke(main, ["extract", "--prometheus", prom.url, "--format", "json"])
     assert result.exit_code == 0, result.output
     [status] = json.loads(result.output)

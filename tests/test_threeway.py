@@ -19,9 +19,9 @@ def _set(repo, name: str, **values: str) -> str:  # noqa: ANN001 - a support.git
     return repo.commit(f"change {name}")
 
 
-def test_import_takes_the_hand_edit_and_leaves_a_later_commit(consul, start_prometheus, example_config,
+def test_import_takes_the_hand_edit_and_leaves_a_later_commit(consul, example_prometheus,
                                                               field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "threeway/import"
     args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
@@ -40,9 +40,9 @@ def test_import_takes_the_hand_edit_and_leaves_a_later_commit(consul, start_prom
     assert code == 0 and "hand edit" not in output, output
 
 
-def test_sync_keeps_a_hand_edit_and_writes_a_git_change(consul, start_prometheus, example_config,
+def test_sync_keeps_a_hand_edit_and_writes_a_git_change(consul, example_prometheus,
                                                         field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "threeway/keep"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     hand_edit(consul, key, "company", display_name="Empresa (UI)")
@@ -58,9 +58,9 @@ def test_sync_keeps_a_hand_edit_and_writes_a_git_change(consul, start_prometheus
     assert run_sync(consul, field_repo.path, prom.url, key=key)[1].count("unchanged") == 1  # stable
 
 
-def test_a_conflict_refuses_writes_nothing_and_is_resolved_on_purpose(consul, start_prometheus, example_config,
+def test_a_conflict_refuses_writes_nothing_and_is_resolved_on_purpose(consul, example_prometheus,
                                                                       field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "threeway/conflict"
     args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
@@ -88,9 +88,9 @@ def test_a_conflict_refuses_writes_nothing_and_is_resolved_on_purpose(consul, st
     assert records(consul, key)["vendor"]["display_name"] == "Vendor By Hand"
 
 
-def test_revert_lets_git_win_and_records_what_it_overwrote(consul, start_prometheus, example_config,
+def test_revert_lets_git_win_and_records_what_it_overwrote(consul, example_prometheus,
                                                            field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "threeway/revert"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     hand_edit(consul, key, "company", display_name="By Hand", required=False)
@@ -102,8 +102,8 @@ def test_revert_lets_git_win_and_records_what_it_overwrote(consul, start_prometh
         ("display_name", "By Hand"), ("required", False)}
 
 
-def test_import_on_a_branch_leaves_the_work_tree_alone(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_import_on_a_branch_leaves_the_work_tree_alone(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "threeway/branch"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     hand_edit(consul, key, "company", display_name="By Hand")
@@ -137,10 +137,10 @@ class _UiInsideTheWindow(ConsulKV):
         return value, index
 
 
-def test_seed_race_from_the_old_ui_loses_nothing(consul, start_prometheus, example_config, field_repo) -> None:
+def test_seed_race_from_the_old_ui_loses_nothing(consul, example_prometheus, field_repo) -> None:
     """20 rounds: each merges a commit and makes a hand edit, alternately the old UI writing its cached copy back
     over a newer document, and the old UI's read-modify-write inside sync's read -> check-and-set window."""
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "threeway/race"
     names = sorted(p.stem for p in (field_repo.path / "fields").glob("*.yaml") if p.stem != "site")
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
@@ -174,9 +174,9 @@ def test_seed_race_from_the_old_ui_loses_nothing(consul, start_prometheus, examp
     assert "Site 19" in (field_repo.path / "fields/site.yaml").read_text()
 
 
-def test_refuse_never_overwrites_a_hand_edit_that_keep_has_kept(consul, start_prometheus, example_config,
+def test_refuse_never_overwrites_a_hand_edit_that_keep_has_kept(consul, example_prometheus,
                                                                  field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "threeway/kept-then-refuse"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     hand_edit(consul, key, "company", display_name="By Hand")

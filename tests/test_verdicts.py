@@ -30,9 +30,9 @@ def _kept(edits: list[dict]) -> list[str]:
 
 @pytest.mark.parametrize("policy", ["refuse", "keep"])
 @pytest.mark.parametrize("kind", DOCUMENTS)
-def test_status_plan_and_sync_agree_on_hand_edits(kind: str, policy: str, consul, start_prometheus, example_config,
+def test_status_plan_and_sync_agree_on_hand_edits(kind: str, policy: str, consul, example_prometheus,
                                                   field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = f"verdicts/{policy}/{kind}"
     args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url, "--drift", policy)
     _make_live(kind, consul, key, field_repo.path, prom.url)
@@ -57,8 +57,8 @@ def test_status_plan_and_sync_agree_on_hand_edits(kind: str, policy: str, consul
     assert verdicts == {"status": expected, "plan": expected, "sync": expected}, output
 
 
-def test_status_names_where_the_live_commit_stands(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_status_names_where_the_live_commit_stands(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "verdicts/position"
     args = ("status", "--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
     older = field_repo.repo.head.target

@@ -15,8 +15,8 @@ from support.kv import client, hand_edit, live, records, run_record
 from fieldsync.cli import main
 
 
-def test_hand_edit_is_drift_force_overwrites(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_hand_edit_is_drift_force_overwrites(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "drift/force"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     hand_edit(consul, key, "company", display_name="Typed In The UI")
@@ -32,9 +32,9 @@ def test_hand_edit_is_drift_force_overwrites(consul, start_prometheus, example_c
     assert code == 0 and records(consul, key)["company"]["display_name"] == "Company"
 
 
-def test_hand_edit_imported_into_git_then_plan_is_clean(consul, start_prometheus, example_config,
+def test_hand_edit_imported_into_git_then_plan_is_clean(consul, example_prometheus,
                                                         field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "drift/import"
     args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
@@ -74,9 +74,9 @@ def _old_record(i: int) -> dict:
     return record  # old shape: most show_in_* flags are missing
 
 
-def test_old_envelope_with_25_customized_fields_round_trips(consul, start_prometheus, example_config, git_repo,
+def test_old_envelope_with_25_customized_fields_round_trips(consul, example_prometheus, git_repo,
                                                             tmp_path) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "legacy/fields"
     old = [_old_record(i) for i in range(25)]
     envelope = {"data": {"version": "1.0", "last_updated": "2024-01-01", "fields": old,
@@ -108,8 +108,8 @@ def test_import_refuses_an_invalid_document_and_writes_nothing(consul, git_repo,
     assert not (git_repo.path / "fields").exists()
 
 
-def test_restore_a_past_revision_on_purpose(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_restore_a_past_revision_on_purpose(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "restore/fields"
     customize_company(field_repo)  # HEAD~2: Empresa
     field_repo.write("fields/company.yaml", "name: company\ndisplay_name: Second\n")
@@ -131,8 +131,8 @@ def test_restore_a_past_revision_on_purpose(consul, start_prometheus, example_co
     assert records(consul, key)["company"]["display_name"] == "Third"
 
 
-def test_plan_shows_exactly_the_pull_request(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_plan_shows_exactly_the_pull_request(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "plan/fields"
     args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
@@ -158,9 +158,9 @@ def test_plan_shows_exactly_the_pull_request(consul, start_prometheus, example_c
     assert code == 1
 
 
-def test_status_key_holds_run_details_and_noop_leaves_document_alone(consul, start_prometheus, example_config,
+def test_status_key_holds_run_details_and_noop_leaves_document_alone(consul, example_prometheus,
                                                                      field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "status/fields"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     _, index = live(consul, key)
@@ -190,8 +190,8 @@ def test_history_lists_attribute_changes(field_repo) -> None:
     assert missing.exit_code == 2
 
 
-def test_scaffold_writes_stubs_and_commits_on_a_branch(start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_scaffold_writes_stubs_and_commits_on_a_branch(example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     (field_repo.path / "fields/vendor.yaml").unlink()
     field_repo.commit("drop vendor")
     result = CliRunner().invoke(main, ["scaffold", "--repo", str(field_repo.path), "--prometheus", prom.url,
@@ -228,9 +228,9 @@ def test_import_names_a_broken_existing_file(consul, git_repo, tmp_path) -> None
     assert code == 1 and "fields/company.yaml:3:1" in output and "Traceback" not in output
 
 
-def test_plan_says_no_changes_exactly_when_sync_writes_nothing(consul, start_prometheus, example_config,
+def test_plan_says_no_changes_exactly_when_sync_writes_nothing(consul, example_prometheus,
                                                                field_repo) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     key = "plan/truth"
     args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
@@ -263,9 +263,9 @@ def test_files_are_written_with_the_usual_mode(tmp_path, git_repo) -> None:
     assert (git_repo.path / "fields/company.yaml").stat().st_mode & 0o777 == 0o644
 
 
-def test_commands_find_the_repository_root_from_a_subdirectory(consul, start_prometheus, example_config,
+def test_commands_find_the_repository_root_from_a_subdirectory(consul, example_prometheus,
                                                                field_repo, monkeypatch) -> None:
-    prom = start_prometheus(example_config)
+    prom = example_prometheus
     field_repo.write("fieldsync.yaml", f"key: subdir/fields\nprometheus:\n  - {{name: p, url: '{prom.url}'}}\n")
     field_repo.commit("config")
     monkeypatch.chdir(field_repo.path / "fields")
@@ -279,8 +279,8 @@ def test_commands_find_the_repository_root_from_a_subdirectory(consul, start_pro
     assert cli(consul, "validate", "--no-cache")[0] == 0
 
 
-def test_size_headroom_is_known_before_the_merge(consul, start_prometheus, example_config, field_repo) -> None:
-    prom = start_prometheus(example_config)
+def test_size_headroom_is_known_before_the_merge(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
     key = "plan/size"
     args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
     code, output = cli(consul, "plan", *args)
