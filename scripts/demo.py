@@ -30,8 +30,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fieldsync-demo-"))
     shutil.copytree(ROOT / "docs" / "example" / "targets", work / "prometheus" / "targets")
-    consul = ConsulAgent(work / "consul").start()
-    prometheus = Prometheus(work / "prometheus", (ROOT / "docs" / "example" / "prometheus.yml").read_text()).start()
+    consul = ConsulAgent(work / "consul")
+    prometheus = Prometheus(work / "prometheus", (ROOT / "docs" / "example" / "prometheus.yml").read_text())
     env = {**os.environ, "CONSUL_HTTP_ADDR": consul.http_addr}
     fieldsync = [str(Path(sys.executable).parent / "fieldsync")]
     consul_cli = [shutil.which("consul") or str(ROOT / ".cache" / "servers" / "bin" / "consul")]
@@ -43,6 +43,8 @@ def main() -> None:
         return done
 
     try:
+        consul.start()
+        prometheus.start()
         print(f"Consul {consul.http_addr}, Prometheus {prometheus.url} (logs in {work})")
         step("validate the field files")
         run(*fieldsync, "validate", "--repo", str(ROOT), "--no-cache")
@@ -89,4 +91,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # the servers were stopped on the way out
+        print("\ndemo: interrupted; the servers it started are stopped", file=sys.stderr)
+        sys.exit(130)

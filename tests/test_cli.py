@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -104,3 +105,22 @@ def test_sigterm_while_holding_the_lock_releases_it_at_once(consul, example_prom
         assert code == 0, output
         return
     pytest.fail("no attempt caught a sync holding its lock")
+
+
+def test_ctrl_c_during_the_demo_stops_its_servers(tmp_path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen([sys.executable, str(root / "scripts/demo.py")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # wait until both servers run and the demo is at work
+            if line.startswith("== sync fields/"):
+                break
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "interrupted" in stderr
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], leftovers  # no consul or prometheus left running from the demo's directory

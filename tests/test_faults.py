@@ -340,3 +340,16 @@ def test_consul_addresses_are_tried_in_order(consul, example_prometheus, field_r
                                            f"prometheus:\n  - {{name: p, url: '{prom.url}'}}\n")
         code, output = cli(None, "sync", "--repo", str(field_repo.path))
     assert code == 1 and down in output and also_down in output and "nothing written" in output, output
+
+
+@pytest.mark.parametrize("content, fragment", [(b"name: company\ndescription: caf\xe9\n", "not valid UTF-8"),
+                                               (b"- name: company\n", "not a mapping")])
+def test_import_names_an_existing_file_it_cannot_read(git_repo, tmp_path, content: bytes, fragment: str) -> None:
+    from support.commands import cli
+
+    git_repo.write("fields/company.yaml", content)
+    doc = tmp_path / "doc.json"
+    doc.write_text(json.dumps({"fields": [{"name": "company", "display_name": "Empresa"}]}))
+    code, output = cli(None, "import", "--from-file", str(doc), "--repo", str(git_repo.path))
+    assert code == 1 and fragment in output and "fields/company.yaml" in output, output
+    assert (git_repo.path / "fields/company.yaml").read_bytes() == content
