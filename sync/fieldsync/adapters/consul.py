@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from ..errors import FieldsyncError, UsageError
 
 T = TypeVar("T")
-SESSION_TTL = 15  # seconds; a killed sync's lock frees itself within about twice this
+SESSION_TTL = 10  # seconds, Consul's minimum: a killed sync's lock frees itself after twice this (Consul's grace)
 
 
 @dataclass
