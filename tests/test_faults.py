@@ -353,3 +353,37 @@ def test_import_names_an_existing_file_it_cannot_read(git_repo, tmp_path, conten
     code, output = cli(None, "import", "--from-file", str(doc), "--repo", str(git_repo.path))
     assert code == 1 and fragment in output and "fields/company.yaml" in output, output
     assert (git_repo.path / "fields/company.yaml").read_bytes() == content
+
+
+@pytest.fixture(scope="module")
+def tls_consul(tmp_path_factory):  # noqa: ANN001, ANN201
+    from fieldsync.localservers import make_tls_files
+
+    work = tmp_path_factory.mktemp("tls-consul")
+    tls = make_tls_files(work / "tls")
+    with ConsulAgent(work / "agent", tls=tls, verify_incoming=True) as agent:
+        yield agent, tls
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("unknown_ca", "not signed by a CA you trust"),
+    ("hostname_mismatch", "is not valid for wrong.example"),
+    ("no_client_certificate", "asks for a client certificate"),
+    ("all_set", None),
+])
+def test_tls_failures_say_what_is_wrong(tls_consul, field_repo, case: str, fragment: str | None) -> None:
+    from support.commands import cli
+
+    agent, tls = tls_consul
+    env = {"CONSUL_HTTP_ADDR": f"https://{agent.https_addr}", "CONSUL_HTTP_TOKEN": ""}
+    if case != "unknown_ca":
+        env["CONSUL_CACERT"] = str(tls["ca"])
+    if case == "hostname_mismatch":
+        env["CONSUL_TLS_SERVER_NAME"] = "wrong.example"
+    if case in ("hostname_mismatch", "all_set"):
+        env.update(CONSUL_CLIENT_CERT=str(tls["client_cert"]), CONSUL_CLIENT_KEY=str(tls["client_key"]))
+    code, output = cli(None, "status", "--repo", str(field_repo.path), "--key", "tls/fields", env=env)
+    if fragment is None:
+        assert code == 0 and "absent" in output, output
+    else:
+        assert code == 1 and fragment in output and agent.https_addr in output, output

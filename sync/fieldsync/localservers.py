@@ -174,23 +174,41 @@ class LocalServer:
         self.stop()
 
 
+def make_tls_files(directory: Path) -> dict[str, Path]:
+    """A CA, a server certificate (for server.dc1.consul, localhost and 127.0.0.1) and a client certificate,
+    made by the consul CLI itself, offline."""
+    directory.mkdir(parents=True, exist_ok=True)
+    consul = find_binary("consul")
+    for args in (["tls", "ca", "create"], ["tls", "cert", "create", "-server", "-dc", "dc1"],
+                 ["tls", "cert", "create", "-client", "-dc", "dc1"]):
+        subprocess.run([consul, *args], cwd=directory, check=True, capture_output=True, timeout=60)
+    return {"ca": directory / "consul-agent-ca.pem", "cert": directory / "dc1-server-consul-0.pem",
+            "key": directory / "dc1-server-consul-0-key.pem", "client_cert": directory / "dc1-client-consul-0.pem",
+            "client_key": directory / "dc1-client-consul-0-key.pem"}
+
+
 class ConsulAgent(LocalServer):
-    """A single-node Consul. dev=True keeps KV in memory; dev=False keeps it in workdir across restarts."""
+    """A single-node Consul. dev=True keeps KV in memory; dev=False keeps it in workdir across restarts. With
+    `tls` (files from make_tls_files) it also serves HTTPS, asking for a client certificate when
+    `verify_incoming` is set."""
 
     name = "consul"
 
-    _PORTS = ("http", "serf_lan", "serf_wan", "server")
+    _PORTS = ("http", "https", "serf_lan", "serf_wan", "server")
 
-    def __init__(self, workdir: Path, dev: bool = True, acl_master_token: str | None = None) -> None:
+    def __init__(self, workdir: Path, dev: bool = True, acl_master_token: str | None = None,
+                 tls: dict[str, Path] | None = None, verify_incoming: bool = False) -> None:
         super().__init__(workdir)
         self.dev = dev
         self.acl_master_token = acl_master_token
+        self.tls, self.verify_incoming = tls, verify_incoming
         self._reserve()
 
     def _reserve(self) -> None:
         self._reservation = PortReservation(len(self._PORTS))
         self.ports = dict(zip(self._PORTS, self._reservation.ports, strict=True))
         self.http_addr = f"127.0.0.1:{self.ports['http']}"
+        self.https_addr = f"127.0.0.1:{self.ports['https']}"
 
     def start(self, timeout: float = 30.0) -> LocalServer:
         for _ in range(3):
@@ -208,14 +226,18 @@ class ConsulAgent(LocalServer):
         self._reservation.release()
 
     def command(self) -> list[str]:
-        hcl = "ports { dns = -1, grpc = -1 }"
+        https = self.ports["https"] if self.tls else -1
+        hcl = f"ports {{ dns = -1, grpc = -1, https = {https} }}"
+        if self.tls:
+            hcl += (f' ca_file = "{self.tls["ca"]}" cert_file = "{self.tls["cert"]}" key_file = "{self.tls["key"]}"'
+                    f' verify_incoming_https = {str(self.verify_incoming).lower()}')
         if self.acl_master_token:
             hcl += (f' acl {{ enabled = true, default_policy = "deny", '
                     f'tokens {{ master = "{self.acl_master_token}" }} }}')
         mode = ["-dev"] if self.dev else ["-server", "-bootstrap-expect=1", f"-data-dir={self.workdir / 'data'}"]
         return [find_binary("consul"), "agent", *mode, "-bind=127.0.0.1", "-client=127.0.0.1",
                 "-log-level=warn", "-ui=false", f"-node=fieldsync-{self.ports['http']}", f"-hcl={hcl}",
-                *(f"-{k.replace('_', '-')}-port={v}" for k, v in self.ports.items())]
+                *(f"-{k.replace('_', '-')}-port={v}" for k, v in self.ports.items() if k != "https")]
 
     def ready(self) -> bool:
         status, body = _get(f"http://{self.http_addr}/v1/status/leader")

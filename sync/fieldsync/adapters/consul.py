@@ -112,6 +112,21 @@ class ConsulSettings:
                    (user, password) if user else None, env.get("CONSUL_NAMESPACE") or None)
 
 
+def _tls_reason(error: str, agent: ConsulSettings) -> str:
+    """What an SSL error means, in the words of the setting that fixes it."""
+    name = agent.tls_server_name or agent.address.rsplit(":", 1)[0]
+    if "certificate has expired" in error:
+        return "Consul's certificate has expired (or is not valid yet); renew it"
+    if "mismatch" in error or "doesn't match" in error or "not valid for" in error:
+        return f"Consul's certificate is not valid for {name}; set CONSUL_TLS_SERVER_NAME to a name it holds"
+    if "local issuer" in error or "self-signed" in error or "self signed" in error or "unknown ca" in error.lower():
+        return "Consul's certificate is not signed by a CA you trust; set CONSUL_CACERT (or CONSUL_CAPATH)"
+    if "certificate required" in error.lower() or "bad certificate" in error.lower() or "handshake" in error.lower():
+        return ("Consul asks for a client certificate" + ("; set CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY"
+                                                          if not agent.cert else " and refused the one given"))
+    return error.rsplit("(Caused by ", 1)[-1].rstrip(")")
+
+
 def _blocking_get(key: str, index: Any, wait: str) -> Callable[[Any], Any]:
     """A blocking read of `key` that returns when it changes after `index`, or after `wait`."""
     return lambda client: client.kv.get(key, index=index, wait=wait)
@@ -185,6 +200,9 @@ class ConsulKV:
                 result = call(self.clients[number])
             except consul.ACLPermissionDenied:
                 raise FieldsyncError(f"Consul denied {what}: the token lacks the permission") from None
+            except requests.exceptions.SSLError as e:  # a setting to fix, not an agent to skip
+                raise FieldsyncError(f"TLS with Consul at {agent.scheme}://{agent.address} ({what}): "
+                                     f"{_tls_reason(str(e), agent)}") from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
                 unreachable.append(f"{agent.scheme}://{agent.address} ({type(e).__name__})")
                 continue
