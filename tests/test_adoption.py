@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from support.commands import cli, run_sync
+from support.commands import cli, run_sync, synced
 from support.gitrepo import GitRepo
 from support.kv import client, records, run_record
 from support.legacy import legacy_document, legacy_envelope, legacy_records
@@ -145,8 +145,7 @@ def test_a_rewrite_by_the_old_backend_is_named(writer: str, consul, example_prom
                                                field_repo) -> None:
     prom = example_prometheus
     key = f"adopt/old-backend/{writer}"
-    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
-    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    args = synced(consul, field_repo, prom.url, key)
     doc = json.loads(client(consul).kv.get(key)[1]["Value"])
     for record in doc["fields"]:  # its prewarm merge resets field_type and options on extracted fields
         if record["name"] == "env":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pygit2
-from support.commands import cli, run_sync
+from support.commands import cli, run_sync, synced
 from support.kv import client, hand_edit, live, records, run_record
 
 from fieldsync.adapters.consul import ConsulKV, ConsulSettings
@@ -23,8 +23,7 @@ def test_import_takes_the_hand_edit_and_leaves_a_later_commit(consul, example_pr
                                                               field_repo) -> None:
     prom = example_prometheus
     key = "threeway/import"
-    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
-    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    args = synced(consul, field_repo, prom.url, key)
     hand_edit(consul, key, "company", display_name="Empresa (UI)")
     _set(field_repo, "site", display_name="Site From Git")  # merged after the live document was written
 
@@ -34,8 +33,8 @@ def test_import_takes_the_hand_edit_and_leaves_a_later_commit(consul, example_pr
     assert "Site From Git" in (field_repo.path / "fields/site.yaml").read_text()
     field_repo.commit("take the UI edit")
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
-    synced = records(consul, key)
-    assert synced["company"]["display_name"] == "Empresa (UI)" and synced["site"]["display_name"] == "Site From Git"
+    written = records(consul, key)
+    assert written["company"]["display_name"] == "Empresa (UI)" and written["site"]["display_name"] == "Site From Git"
     code, output = cli(consul, "plan", *args)
     assert code == 0 and "hand edit" not in output, output
 
@@ -49,8 +48,8 @@ def test_sync_keeps_a_hand_edit_and_writes_a_git_change(consul, example_promethe
     _set(field_repo, "site", display_name="Site From Git")
     code, output = run_sync(consul, field_repo.path, prom.url, key=key)
     assert code == 0 and "1 hand edit(s) kept, pending import" in output, output
-    synced = records(consul, key)
-    assert synced["company"]["display_name"] == "Empresa (UI)" and synced["site"]["display_name"] == "Site From Git"
+    written = records(consul, key)
+    assert written["company"]["display_name"] == "Empresa (UI)" and written["site"]["display_name"] == "Site From Git"
     run = run_record(consul, key)["last"]
     assert [(e["field"], e["live"]) for e in run["hand_edits_kept"]] == [("company", "Empresa (UI)")]
     code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
@@ -62,8 +61,7 @@ def test_a_conflict_refuses_writes_nothing_and_is_resolved_on_purpose(consul, ex
                                                                       field_repo) -> None:
     prom = example_prometheus
     key = "threeway/conflict"
-    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
-    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    args = synced(consul, field_repo, prom.url, key)
     hand_edit(consul, key, "company", display_name="By Hand")
     hand_edit(consul, key, "vendor", display_name="Vendor By Hand")
     _set(field_repo, "company", display_name="By Git")
@@ -163,9 +161,9 @@ def test_seed_race_from_the_old_ui_loses_nothing(consul, example_prometheus, fie
             report = sync(options, kv)
             assert report.outcome == "written" and report.attempts == 2
         edits[field] = text
-        synced = records(consul, key)
-        assert {f: synced[f]["description"] for f in edits} == edits, round_  # 0 hand edits lost
-        assert synced["site"]["display_name"] == f"Site {round_}", round_  # 0 merged commits reverted
+        written = records(consul, key)
+        assert {f: written[f]["description"] for f in edits} == edits, round_  # 0 hand edits lost
+        assert written["site"]["display_name"] == f"Site {round_}", round_  # 0 merged commits reverted
 
     code, output = cli(consul, "import", "--from-kv", "--repo", str(field_repo.path), "--key", key)
     assert code == 0, output

@@ -9,7 +9,7 @@ import os
 import pygit2
 import pytest
 from click.testing import CliRunner
-from support.commands import cli, customize_company, run_sync
+from support.commands import cli, customize_company, run_sync, synced
 from support.kv import client, hand_edit, live, records, run_record
 
 from fieldsync.cli import main
@@ -36,8 +36,7 @@ def test_hand_edit_imported_into_git_then_plan_is_clean(consul, example_promethe
                                                         field_repo) -> None:
     prom = example_prometheus
     key = "drift/import"
-    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
-    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    args = synced(consul, field_repo, prom.url, key)
     hand_edit(consul, key, "company", display_name="Typed In The UI", show_in_blackbox=False)
     code, output = cli(consul, "plan", *args)
     assert code == 0 and "2 hand edit(s) kept, pending import" in output, output
@@ -134,8 +133,7 @@ def test_restore_a_past_revision_on_purpose(consul, example_prometheus, field_re
 def test_plan_shows_exactly_the_pull_request(consul, example_prometheus, field_repo) -> None:
     prom = example_prometheus
     key = "plan/fields"
-    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
-    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    args = synced(consul, field_repo, prom.url, key)
     assert cli(consul, "plan", *args)[0] == 0
     field_repo.write("fields/site.yaml", field_repo.path.joinpath("fields/site.yaml").read_text()
                      .replace("display_name: Site", "display_name: Site Name").replace("order: 50", "order: 7"))
@@ -232,8 +230,7 @@ def test_plan_says_no_changes_exactly_when_sync_writes_nothing(consul, example_p
                                                                field_repo) -> None:
     prom = example_prometheus
     key = "plan/truth"
-    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url)
-    assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
+    args = synced(consul, field_repo, prom.url, key)
     code, output = cli(consul, "plan", *args)
     assert code == 0 and "No changes: the live document already holds this content" in output
     assert "unchanged" in run_sync(consul, field_repo.path, prom.url, key=key)[1]

@@ -57,3 +57,10 @@ def customize_company(repo) -> str:  # noqa: ANN001 - a support.gitrepo.GitRepo
     repo.write("fields/company.yaml", "name: company\ndisplay_name: Empresa\nfield_type: select\n"
                "options: [acme, globex]\ncategory: [basic, billing]\norder: 1\n")
     return repo.commit("customize company")
+
+
+def synced(agent: ConsulAgent, repo, prometheus_url: str, key: str) -> tuple[str, ...]:  # noqa: ANN001 - a GitRepo
+    """Sync `repo` to `key` (it must succeed); the arguments that aim a command at the same repository and key."""
+    code, output = run_sync(agent, repo.path, prometheus_url, key=key)
+    assert code == 0, output
+    return ("--repo", str(repo.path), "--key", key, "--prometheus", prometheus_url)
