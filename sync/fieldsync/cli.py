@@ -18,6 +18,7 @@ import click
 
 from . import __version__, render
 from .errors import FieldsyncError, Terminated, UsageError
+from .model import DRIFT_POLICIES
 from .rules import guards
 
 TRACEBACK_ENV = "FIELDSYNC_TRACEBACK"
@@ -97,7 +98,7 @@ def _consul_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _drift_option = click.option(
-    "--drift", type=click.Choice(["keep", "refuse", "revert"]),
+    "--drift", type=click.Choice(DRIFT_POLICIES),
     help="What to do with hand edits of the live document [default: from config, else keep]: keep them unless git "
          "changed them too; refuse to overwrite any; revert them to git's values (recorded in <key>.status).")
 

@@ -110,7 +110,8 @@ class ServerExited(RuntimeError):
 
 
 class LocalServer:
-    """A server process with a readiness probe; restartable on the same ports and directory."""
+    """A server process with a readiness probe; it can be stopped and started again on the same ports and
+    directory."""
 
     name = "server"
 
@@ -162,10 +163,6 @@ class LocalServer:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
     def __enter__(self) -> LocalServer:
         return self.start()

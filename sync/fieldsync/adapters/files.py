@@ -72,14 +72,6 @@ def read_bytes(path: str, what: str) -> bytes:
         raise UsageError(f"{what} {path}: {e.strerror}") from None
 
 
-def read_text_if_exists(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
 def write_atomically(path: str, text: str) -> None:
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
