@@ -253,18 +253,27 @@ def test_extract_command_against_real_prometheus(example_prometheus) -> None:
 
 def test_a_watcher_of_the_documents_folder_never_wakes_for_nothing(consul, start_prometheus, example_config,
                                                                    field_repo) -> None:
-    """A consumer's blocking query on the folder wakes when the folder's index moves: it must not move across
-    no-op syncs, a server going down and up, or the same commit named two ways."""
+    """A consumer's blocking query on the folder must not wake across no-op syncs, a server going down and up, or
+    the same commit named two ways; it wakes once for a real change."""
+    import threading
+
     first, second = start_prometheus(example_config), start_prometheus(SECOND)
     key = "watched/folder/fields"
     servers = (first.url, second.url)
     assert run_sync(consul, field_repo.path, *servers, key=key)[0] == 0
+    watcher, stop, wakeups = client(consul), threading.Event(), []
+    index, _ = watcher.kv.get("watched/folder/", recurse=True)
 
-    def folder_index() -> int:
-        index, _ = client(consul).kv.get("watched/folder/", recurse=True)
-        return int(index)
+    def watch() -> None:
+        seen = index
+        while not stop.is_set():
+            now, _ = watcher.kv.get("watched/folder/", recurse=True, index=seen, wait="1s")
+            if now != seen:
+                wakeups.append(now)
+                seen = now
 
-    before = folder_index()
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
     for _ in range(10):
         assert "unchanged" in run_sync(consul, field_repo.path, *servers, key=key)[1]
     second.stop()
@@ -274,7 +283,17 @@ def test_a_watcher_of_the_documents_folder_never_wakes_for_nothing(consul, start
     sha = field_repo.repo.head.target
     for rev in (str(sha), "HEAD", str(sha)):
         assert "unchanged" in run_sync(consul, field_repo.path, *servers, key=key, extra=("--rev", rev))[1]
-    assert folder_index() == before
+    assert wakeups == []
+    field_repo.write("fields/site.yaml", "name: site\ndisplay_name: Site Name\n")
+    field_repo.commit("a real change")
+    assert "written" in run_sync(consul, field_repo.path, *servers, key=key)[1]
+    for _ in range(40):  # the watcher sees the change within its next poll
+        if wakeups:
+            break
+        threading.Event().wait(0.05)
+    stop.set()
+    thread.join(5)
+    assert len(wakeups) == 1  # the watcher can wake: it did, once, for the change
     keys = client(consul).kv.get("watched/folder/", recurse=True, keys=True)[1]
     assert keys == [key]  # the lock and the run record live elsewhere
 
