@@ -20,7 +20,7 @@ _SHARED_KEYWORDS = frozenset({
     "$schema", "$id", "title", "description", "default", "type", "enum", "const", "properties", "required",
     "additionalProperties", "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "multipleOf", "items", "minItems", "maxItems", "uniqueItems", "oneOf", "anyOf", "allOf",
-    "not", "if", "then", "else", "format",
+    "not", "if", "then", "else", "format", "$defs", "$ref",
 })
 
 
@@ -48,12 +48,19 @@ def field_defaults() -> dict[str, Any]:
     return {k: v["default"] for k, v in field_properties().items() if "default" in v}
 
 
-def _keywords(schema: Any, under_properties: bool = False) -> Iterator[str]:
+_VALUES = frozenset({"default", "enum", "const", "examples"})  # keywords whose values are data, not schemas
+_NAMES = frozenset({"properties", "$defs"})  # keywords whose keys are names, not keywords
+
+
+def _keywords(schema: Any, under_names: bool = False) -> Iterator[str]:
+    """Every keyword a schema uses. A local `$ref` with no sibling keyword means the same in draft-07 and 2020-12
+    (only its siblings differ: ignored in one, applied in the other), so it counts as "$ref" only then."""
     if isinstance(schema, dict):
         for key, value in schema.items():
-            if not under_properties:
-                yield key
-            yield from _keywords(value, key == "properties" and not under_properties)
+            if not under_names:
+                yield key if key != "$ref" or len(schema) == 1 else "$ref with siblings"
+            if under_names or key not in _VALUES:
+                yield from _keywords(value, key in _NAMES and not under_names)
     elif isinstance(schema, list):
         for item in schema:
             yield from _keywords(item)
