@@ -314,3 +314,20 @@ def test_deletion_budget_stops_a_sync_that_would_remove_many_fields(consul, star
     assert "--allow-delete" in output and live(consul, key)[1] == index
     code, output = run_sync(consul, git_repo.path, prom.url, key=key, extra=("--allow-delete",))
     assert code == 0 and sorted(records(consul, key)) == ["company", "env"], output
+
+
+def test_sync_format_json_prints_the_run_record(consul, example_prometheus, field_repo) -> None:
+    from support.kv import run_record
+
+    key = "json/fields"
+    code, output = run_sync(consul, field_repo.path, example_prometheus.url, key=key, extra=("--format", "json"))
+    assert code == 0, output
+    record = json.loads(output)
+    assert record == run_record(consul, key)["last"]  # the same run record the status key holds
+    assert record["outcome"] == "written" and record["fields"]["added"] and record["duration_ms"] >= 0
+    assert [s["success"] for s in record["servers"]] == [True]
+    with refused_address() as nowhere:
+        code, output = run_sync(consul, field_repo.path, f"http://{nowhere}", key=key, extra=("--format", "json"))
+    assert code == 1
+    failed = json.loads(output.splitlines()[0])
+    assert failed["outcome"] == "failed" and "no Prometheus server answered" in failed["error"]

@@ -168,9 +168,11 @@ def extract(prometheus: tuple[str, ...], config_path: str | None, repo: str, fmt
 @click.option("--lock-timeout", type=float, help="Seconds to wait for a concurrent sync [default: 60].")
 @click.option("--allow-delete", is_flag=True, help="Remove more fields than the deletion budget allows.")
 @_drift_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: the run record, as the status key holds it (on an error: its outcome and the error).")
 def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_run: bool, config_path: str | None,
          consul_addr: str | None, consul_token_file: str | None, lock_timeout: float | None, allow_rollback: bool,
-         force: bool, allow_delete: bool, drift: str | None) -> int:
+         force: bool, allow_delete: bool, drift: str | None, fmt: str) -> int:
     """Write the fields of a commit, merged over what Prometheus yields, to Consul KV.
 
     Exit 0 written or nothing to change, 1 error (nothing written), 3 refused to protect data.
@@ -185,8 +187,13 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
     options = SyncOptions(repo=s.repo, key=s.key, servers=s.servers, rev=rev, dry_run=dry_run,
                           lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force, drift=s.drift,
                           state_prefix=s.state_prefix, budget=s.budget, allow_delete=allow_delete)
-    report = run(options, kv, notify=lambda line: click.echo(line, err=True))
-    click.echo(render.sync_report(report))
+    try:
+        report = run(options, kv, notify=lambda line: click.echo(line, err=True))
+    except FieldsyncError as e:
+        if fmt == "json":
+            click.echo(render.run_failure(e))
+        raise
+    click.echo(render.run_record(report) if fmt == "json" else render.sync_report(report))
     return 3 if report.outcome == "refused" else 0
 
 

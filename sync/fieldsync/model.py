@@ -279,6 +279,7 @@ class SyncReport:
     index_after: int = 0  # the key's ModifyIndex after the write; 0 when it could not be read back
     attempts: int = 0
     warnings: tuple[str, ...] = ()  # what failed after the outcome was settled (the outcome stands)
+    run: dict[str, Any] | None = None  # the run record written to the status key
 
 
 @dataclass(frozen=True)

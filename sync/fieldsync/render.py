@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from .errors import FieldsyncError, Refused
 from .model import (
     FieldCommit,
     HandEdit,
@@ -211,6 +212,16 @@ def sync_report(report: SyncReport) -> str:
                "unchanged": f"unchanged: {result.key} already holds this content; nothing written",
                "dry-run": f"dry run: would write {result.key}; nothing written"}[report.outcome]
     return "\n".join([*lines, f"result   {outcome}", *(f"warning  {w}" for w in report.warnings)])
+
+
+def run_record(report: SyncReport) -> str:
+    """The run record as JSON, one line (what the status key holds as `last`)."""
+    return json.dumps(report.run if report.run is not None else {"outcome": report.outcome}, ensure_ascii=False)
+
+
+def run_failure(error: FieldsyncError) -> str:
+    return json.dumps({"outcome": "refused" if isinstance(error, Refused) else "failed", "error": str(error)},
+                      ensure_ascii=False)
 
 
 # --- status -------------------------------------------------------------------------------------------------------

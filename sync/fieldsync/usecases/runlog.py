@@ -15,10 +15,12 @@ from ..rules.document import encode, parse_json
 KEEP_RUNS = 20
 
 
-def entry(outcome: str, error: str | None, inputs: Inputs, report: SyncReport | None, now: str) -> dict[str, Any]:
-    """One run: outcome, time, commit, per-server details and, when it got that far, the field changes."""
+def entry(outcome: str, error: str | None, inputs: Inputs, report: SyncReport | None, now: str,
+          duration_ms: int) -> dict[str, Any]:
+    """One run: outcome, time, duration, commit, per-server details and, when it got that far, the field changes."""
     run: dict[str, Any] = {
-        "at": now, "outcome": outcome, "error": error, "commit": inputs.git.commit, "ref": inputs.git.ref,
+        "at": now, "outcome": outcome, "error": error, "duration_ms": duration_ms, "commit": inputs.git.commit,
+        "ref": inputs.git.ref,
         "servers": [{k: v for k, v in s.to_json().items() if k not in ("fields", "external_labels")}
                     for s in inputs.statuses],
     }

@@ -3,6 +3,7 @@ session lock, unless a guard refuses."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -76,6 +77,11 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
          notify: Callable[[str], None] = lambda line: None) -> SyncReport:
     """Run one sync. A refusal is a report (outcome "refused", nothing written); a failure raises FieldsyncError,
     nothing written. Every run but a dry run is recorded in the status key."""
+    started = time.monotonic()
+
+    def took() -> int:
+        return round((time.monotonic() - started) * 1000)
+
     repo, inputs = gather(options.repo, options.rev, options.servers, fetch)
     if options.dry_run:
         require_answers(inputs)
@@ -88,7 +94,7 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
         with kv.lock(lock_key(options.key, options.state_prefix), options.lock_timeout, notify) as held:
             report = _write(repo, inputs, options, kv, now)
         warnings = list(report.warnings)
-        run = runlog.entry(report.outcome, report.reason, inputs, report, now())
+        run = runlog.entry(report.outcome, report.reason, inputs, report, now(), took())
         unrecorded = runlog.record(kv, options.key, options.state_prefix, run)
         if unrecorded and report.outcome != "written":  # a stale run record must not pass silently
             raise FieldsyncError(f"the run ({report.outcome}) could not be recorded: {unrecorded}")
@@ -97,10 +103,10 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
         if held.release_error:
             warnings.append(f"the lock was not released ({held.release_error}); it expires by itself within "
                             f"{2 * SESSION_TTL} s")
-        return replace(report, warnings=tuple(warnings))
+        return replace(report, warnings=tuple(warnings), run=run)
     except FieldsyncError as e:
         outcome = "refused" if isinstance(e, Refused) else "failed"
-        runlog.record(kv, options.key, options.state_prefix, runlog.entry(outcome, str(e), inputs, None, now()))
+        runlog.record(kv, options.key, options.state_prefix, runlog.entry(outcome, str(e), inputs, None, now(), took()))
         if "nothing written" in str(e):
             raise
         raise type(e)(f"{e}; nothing written") from None
