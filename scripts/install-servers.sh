@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make `consul` and `prometheus` binaries available for tests and the demo, without system services.
+# Make `consul`, `prometheus` and `promtool` binaries available for tests and the demo, without system services.
 #
 # Uses binaries from PATH when present. Otherwise downloads Debian packages (consul from suite bullseye,
 # prometheus from the machine's own suite) through a temporary apt configuration that reuses the Debian
@@ -15,7 +15,7 @@ have() { [ -x "$bin/$1" ] || command -v "$1" >/dev/null 2>&1; }
 
 need=()
 have consul || need+=("consul/bullseye")
-have prometheus || need+=("prometheus")
+{ have prometheus && have promtool; } || need+=("prometheus")  # promtool ships in it
 if [ ${#need[@]} -eq 0 ]; then echo "$bin"; exit 0; fi
 
 # The configured Debian mirror and keyring (deb822 *.sources or one-line *.list files).
@@ -52,7 +52,7 @@ apt-get "${apt_opts[@]}" -qq update >&2
 for deb in "$work"/*.deb; do
   dpkg -x "$deb" "$work/root"
 done
-for name in consul prometheus; do
+for name in consul prometheus promtool; do
   if [ -x "$work/root/usr/bin/$name" ]; then cp "$work/root/usr/bin/$name" "$bin/$name"; fi
 done
 echo "$bin"

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import click
 
 from . import __version__, render
-from .errors import FieldsyncError, Terminated, UsageError
+from .errors import FieldsyncError, Refused, Terminated, UsageError
 from .model import DRIFT_POLICIES
 from .rules import guards
 
@@ -170,14 +171,17 @@ def extract(prometheus: tuple[str, ...], config_path: str | None, repo: str, fmt
 @_drift_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: the run record, as the status key holds it (on an error: its outcome and the error).")
+@click.option("--metrics-file", type=click.Path(dir_okay=False),
+              help="Count this run in PATH, a node_exporter textfile (written atomically).")
 def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_run: bool, config_path: str | None,
          consul_addr: str | None, consul_token_file: str | None, lock_timeout: float | None, allow_rollback: bool,
-         force: bool, allow_delete: bool, drift: str | None, fmt: str) -> int:
+         force: bool, allow_delete: bool, drift: str | None, fmt: str, metrics_file: str | None) -> int:
     """Write the fields of a commit, merged over what Prometheus yields, to Consul KV.
 
     Exit 0 written or nothing to change, 1 error (nothing written), 3 refused to protect data.
     """
     from .usecases import settings
+    from .usecases.metricsfile import record_run
     from .usecases.sync import SyncOptions
     from .usecases.sync import sync as run
 
@@ -187,12 +191,17 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
     options = SyncOptions(repo=s.repo, key=s.key, servers=s.servers, rev=rev, dry_run=dry_run,
                           lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force, drift=s.drift,
                           state_prefix=s.state_prefix, budget=s.budget, allow_delete=allow_delete)
+    started = time.monotonic()
     try:
         report = run(options, kv, notify=lambda line: click.echo(line, err=True))
     except FieldsyncError as e:
         if fmt == "json":
             click.echo(render.run_failure(e))
+        if metrics_file:
+            record_run(metrics_file, "refused" if isinstance(e, Refused) else "failed", time.monotonic() - started)
         raise
+    if metrics_file and report.outcome != "dry-run":
+        record_run(metrics_file, report.outcome, time.monotonic() - started, report)
     click.echo(render.run_record(report) if fmt == "json" else render.sync_report(report))
     return 3 if report.outcome == "refused" else 0
 

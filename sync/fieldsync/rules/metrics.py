@@ -1,0 +1,110 @@
+"""The metrics fieldsync exports: their state, how one run changes it, and Prometheus's text format.
+
+One-shot syncs keep the state in a node_exporter textfile (read back before each run, so counters keep counting);
+the long-running service will keep it in memory. Either way, one run changes it the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
+
+from ..model import SyncReport
+
+OUTCOMES = ("written", "unchanged", "refused", "failed")
+BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, float("inf"))
+
+
+@dataclass(frozen=True)
+class MetricState:
+    runs: dict[str, float] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0.0))
+    duration_buckets: tuple[float, ...] = tuple(0.0 for _ in BUCKETS)  # cumulative counts, as exported
+    duration_sum: float = 0.0
+    last_success: float | None = None
+    commits_behind: float | None = None
+    hand_edits_pending: float | None = None
+    prometheus_up: dict[str, float] = field(default_factory=dict)
+
+
+def observe(state: MetricState, outcome: str, seconds: float, now: float,
+            report: SyncReport | None = None) -> MetricState:
+    """The state after one run; what a failed run could not learn (servers, hand edits) keeps its last value."""
+    runs = {**state.runs, outcome: state.runs.get(outcome, 0.0) + 1}
+    buckets = tuple(count + (seconds <= bound) for count, bound in zip(state.duration_buckets, BUCKETS, strict=True))
+    changes: dict[str, Any] = {"runs": runs, "duration_buckets": buckets, "duration_sum": state.duration_sum + seconds}
+    if outcome in ("written", "unchanged"):
+        changes["last_success"] = now
+    if report is not None:
+        plan = report.plan
+        changes["commits_behind"] = float(plan.position.behind if outcome == "refused" else 0)
+        changes["hand_edits_pending"] = float(len(plan.kept))
+        changes["prometheus_up"] = {s.name: float(s.success) for s in plan.inputs.statuses}
+    return replace(state, **changes)
+
+
+def parse(text: str) -> MetricState:
+    """The state a textfile written by `exposition` holds; a family it lacks starts afresh."""
+    state = MetricState()
+    runs, buckets, up = dict(state.runs), list(state.duration_buckets), {}
+    gauges: dict[str, float] = {}
+    duration_sum = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "fieldsync_sync_runs_total":
+                runs[sample.labels["outcome"]] = sample.value
+            elif sample.name == "fieldsync_sync_duration_seconds_bucket":
+                buckets[BUCKETS.index(float(sample.labels["le"]))] = sample.value
+            elif sample.name == "fieldsync_sync_duration_seconds_sum":
+                duration_sum = sample.value
+            elif sample.name == "fieldsync_prometheus_up":
+                up[sample.labels["server"]] = sample.value
+            else:
+                gauges[sample.name] = sample.value
+    return MetricState(runs, tuple(buckets), duration_sum, gauges.get("fieldsync_last_success_timestamp_seconds"),
+                       gauges.get("fieldsync_commits_behind"), gauges.get("fieldsync_hand_edits_pending"), up)
+
+
+class _Collector:
+    def __init__(self, state: MetricState, version: str) -> None:
+        self.state, self.version = state, version
+
+    def collect(self) -> Iterator[Any]:
+        s = self.state
+        runs = CounterMetricFamily("fieldsync_sync_runs", "Sync runs, by outcome.", labels=["outcome"])
+        for outcome, count in s.runs.items():
+            runs.add_metric([outcome], count)
+        yield runs
+        yield HistogramMetricFamily(
+            "fieldsync_sync_duration_seconds", "How long a sync run takes.",
+            buckets=[("+Inf" if b == float("inf") else str(b), c) for b, c in zip(BUCKETS, s.duration_buckets,
+                                                                                   strict=True)],
+            sum_value=s.duration_sum)
+        for name, text, value in (
+            ("fieldsync_last_success_timestamp_seconds", "When a sync last wrote or found nothing to change.",
+             s.last_success),
+            ("fieldsync_commits_behind", "Commits the live document is behind the synced commit.", s.commits_behind),
+            ("fieldsync_hand_edits_pending", "Hand edits of the live document kept, pending import.",
+             s.hand_edits_pending),
+        ):
+            if value is not None:
+                yield GaugeMetricFamily(name, text, value=value)
+        up = GaugeMetricFamily("fieldsync_prometheus_up", "Whether a Prometheus server answered the last run.",
+                               labels=["server"])
+        for server, value in sorted(s.prometheus_up.items()):
+            up.add_metric([server], value)
+        yield up
+        info = GaugeMetricFamily("fieldsync_build_info", "The fieldsync version.", labels=["version"])
+        info.add_metric([self.version], 1.0)
+        yield info
+
+
+def exposition(state: MetricState, version: str) -> str:
+    """Prometheus's text format, as node_exporter's textfile collector and a /metrics endpoint serve it."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(state, version))
+    return generate_latest(registry).decode("utf-8")

@@ -1,0 +1,43 @@
+"""One-shot syncs count themselves in a node_exporter textfile, in Prometheus's text format."""
+
+from __future__ import annotations
+
+import subprocess
+
+from prometheus_client.parser import text_string_to_metric_families
+from support.commands import run_sync
+
+from fieldsync import __version__
+from fieldsync.localservers import find_binary, refused_address
+
+
+def _samples(path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # noqa: ANN001
+    text = path.read_text()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_file_counts_runs_and_passes_promtool(consul, example_prometheus, field_repo, tmp_path) -> None:
+    metrics = tmp_path / "fieldsync.prom"
+    key = "metrics/fields"
+    for _ in range(2):
+        code, output = run_sync(consul, field_repo.path, example_prometheus.url, key=key,
+                                extra=("--metrics-file", str(metrics)))
+        assert code == 0, output
+    with refused_address() as nowhere:
+        code, _ = run_sync(consul, field_repo.path, f"http://{nowhere}", key=key,
+                           extra=("--metrics-file", str(metrics)))
+    assert code == 1
+    samples = _samples(metrics)
+    runs = {dict(labels)["outcome"]: value for (name, labels), value in samples.items()
+            if name == "fieldsync_sync_runs_total"}
+    assert runs == {"written": 1, "unchanged": 1, "refused": 0, "failed": 1}
+    assert samples[("fieldsync_sync_duration_seconds_count", ())] == 3
+    server = example_prometheus.url.split("//")[1]
+    assert samples[("fieldsync_prometheus_up", (("server", server),))] == 1  # the failed run learned nothing
+    assert samples[("fieldsync_hand_edits_pending", ())] == 0 and samples[("fieldsync_commits_behind", ())] == 0
+    assert samples[("fieldsync_build_info", (("version", __version__),))] == 1
+    assert samples[("fieldsync_last_success_timestamp_seconds", ())] > 0
+    checked = subprocess.run([find_binary("promtool"), "check", "metrics"], input=metrics.read_bytes(),
+                             capture_output=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
