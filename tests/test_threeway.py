@@ -183,3 +183,20 @@ def test_refuse_never_overwrites_a_hand_edit_that_keep_has_kept(consul, example_
     code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "refuse"))
     assert code == 3 and "company.display_name" in output, output
     assert live(consul, key)[1] == index and records(consul, key)["company"]["display_name"] == "By Hand"
+
+
+def test_keep_refuses_when_it_cannot_tell_hand_edits(consul, example_prometheus, field_repo) -> None:
+    """A live document from a commit this clone lacks has no base to compare with: keep must not guess."""
+    from fieldsync.rules import document
+
+    key = "threeway/unknown-base"
+    synced(consul, field_repo, example_prometheus.url, key)
+    hand_edit(consul, key, "company", display_name="By Hand")
+    doc, index = live(consul, key)
+    client(consul).kv.put(key, document.encode({**doc, "git": {**doc["git"], "commit": "f" * 40}}), cas=index)
+    _, index = live(consul, key)
+    code, output = run_sync(consul, field_repo.path, example_prometheus.url, key=key, extra=("--allow-rollback",))
+    assert code == 3 and "cannot tell hand edits" in output and live(consul, key)[1] == index, output
+    code, output = run_sync(consul, field_repo.path, example_prometheus.url, key=key,
+                            extra=("--allow-rollback", "--force"))
+    assert code == 0 and "written" in output, output

@@ -64,11 +64,14 @@ def _listing(edits: Sequence[HandEdit], limit: int = 10) -> str:
 
 
 def hand_edits(policy: str, live: Document | None, diff: Diff, conflicts: Sequence[HandEdit],
-               overwritten: Sequence[HandEdit]) -> str | None:
-    """The drift policy's verdict on hand edits: keep refuses only on a conflict (an attribute changed by hand and
-    in git, differently); refuse refuses to overwrite any hand edit (`overwritten`: those the write replaces), and
-    any edit made outside fieldsync that the write would change or remove, even where no base can tell it; revert
-    never refuses."""
+               overwritten: Sequence[HandEdit], base_known: bool = True) -> str | None:
+    """The drift policy's verdict on hand edits: keep refuses on a conflict (an attribute changed by hand and in
+    git, differently), and when no base can tell hand edits apart; refuse refuses to overwrite any hand edit
+    (`overwritten`: those the write replaces), and any edit made outside fieldsync that the write would change or
+    remove, even where no base can tell it; revert never refuses."""
+    if policy == "keep" and not base_known and overwrites(diff):  # a sealed document may hold kept edits too
+        return ("cannot tell hand edits apart: the commit the live document names is not in this clone, so what was "
+                "changed by hand is unknown; fetch it, or write over whatever was changed with --force")
     if policy == "keep" and conflicts:
         return (f"{len(conflicts)} hand edit(s) conflict with git: {_listing(conflicts)}; take one side into git with "
                 "`fieldsync import --from-kv --prefer kv|git`, or let git win with --force")

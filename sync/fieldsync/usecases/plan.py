@@ -36,7 +36,8 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
     diff = diff_fields((live or {}).get("fields") or [], doc["fields"])
     return Plan(key, inputs, live, index, doc, diff, where,
                 unchanged=document.content(live) == document.content(doc),
-                rollback=guards.rollback(where), drift=guards.hand_edits(policy, live, diff, conflicts, overwritten),
+                rollback=guards.rollback(where),
+                drift=guards.hand_edits(policy, live, diff, conflicts, overwritten, base is not None),
                 policy=policy, kept=tuple(kept) if policy == "keep" else (), conflicts=tuple(conflicts),
                 overwritten=tuple(overwritten),
                 base_unknown=None if base is not None else guards.rollback(where),
