@@ -41,3 +41,27 @@ def test_metrics_file_counts_runs_and_passes_promtool(consul, example_prometheus
     checked = subprocess.run([find_binary("promtool"), "check", "metrics"], input=metrics.read_bytes(),
                              capture_output=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_alerting_rules_load_into_a_real_prometheus(start_prometheus, tmp_path) -> None:
+    import json
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    rules = Path(__file__).resolve().parents[1] / "docs" / "monitoring" / "fieldsync-alerts.yml"
+    checked = subprocess.run([find_binary("promtool"), "check", "rules", str(rules)], capture_output=True,
+                             timeout=60, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    prom = start_prometheus(f"global: {{evaluation_interval: 1s}}\nrule_files: ['{rules}']\nscrape_configs: []\n")
+    deadline = time.monotonic() + 30
+    while True:  # every rule loaded and evaluated without error
+        with urllib.request.urlopen(f"{prom.url}/api/v1/rules", timeout=5) as answer:
+            groups = json.load(answer)["data"]["groups"]
+        loaded = {r["name"]: r["health"] for g in groups for r in g["rules"]}
+        if loaded and all(h == "ok" for h in loaded.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert set(loaded) == {"FieldsyncSyncFailing", "FieldsyncHandEditsPending", "FieldsyncCommitsBehind",
+                           "FieldsyncNoLeader"}, loaded
+    assert set(loaded.values()) == {"ok"}, loaded
