@@ -266,7 +266,11 @@ class Plan:
     base_unknown: str | None = None  # why hand edits could not be told, if they could not
     rewritten_by: str | None = None  # a note naming the old backend's job that wrote the live document
     deletion: str | None = None  # why the write removes more fields than the deletion budget allows, if it does
-    size: int = 0  # bytes of the document as it would be written
+    value: bytes = b""  # the document as it would be written
+
+    @property
+    def size(self) -> int:
+        return len(self.value)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from ..model import Entry, GitInfo
+from ..model import FIELDS_DIR, Entry, GitInfo
 
 if TYPE_CHECKING:
     import pygit2
@@ -99,6 +99,14 @@ def git_entries(repo: pygit2.Repository, commit: pygit2.Commit, paths: list[str]
         else:
             entries.append(_git_entry(repo, path, obj))
     return entries
+
+
+def field_entries(repo: pygit2.Repository, commit: pygit2.Commit) -> list[Entry]:
+    """The entries of a commit's fields/; none when it has no fields/ (yet)."""
+    try:
+        return git_entries(repo, commit, [FIELDS_DIR])
+    except SourceError:
+        return []
 
 
 def _git_entry(repo: pygit2.Repository, path: str, obj: pygit2.Object) -> Entry:

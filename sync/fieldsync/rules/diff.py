@@ -20,7 +20,7 @@ def diff_fields(before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str
     what the UI shows changes. What extraction derives is reported apart, as refreshed, never as a change. A key
     that is neither is a change to nothing: it is dropped.
     """
-    attributes = [k for k in schemas.field_properties() if k != "name"]
+    attributes = schemas.chosen_attributes()
     old = {r["name"]: r for r in before}
     new = {r["name"]: r for r in after}
     changed, refreshed = [], []

@@ -35,7 +35,7 @@ def effective(record: Mapping[str, Any], attribute: str, base: Mapping[str, Any]
 def chosen(record: Mapping[str, Any]) -> dict[str, Any]:
     """The attributes of a record whose effective value differs from what sync produces unset."""
     base = baseline(str(record["name"]))
-    values = {k: effective(record, k, base) for k in schemas.field_properties() if k != "name"}
+    values = {k: effective(record, k, base) for k in schemas.chosen_attributes()}
     return {k: v for k, v in values.items() if v != base.get(k)}
 
 

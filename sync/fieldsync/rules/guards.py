@@ -42,7 +42,7 @@ def rollback(where: Position) -> str | None:
 def overwrites(diff: Diff) -> bool:
     """Whether writing changes an attribute people choose, or removes a field. Adding fields and refreshing what
     extraction derives overwrite nothing a person chose."""
-    chosen = schemas.field_properties().keys()
+    chosen = set(schemas.chosen_attributes())
     return bool(diff.removed) or any(change.changes.keys() & chosen for change in diff.changed)
 
 

@@ -43,6 +43,11 @@ def field_properties() -> dict[str, Any]:
     return load("field")["properties"]
 
 
+def chosen_attributes() -> list[str]:
+    """The attributes people choose for a field: every property but its name."""
+    return [k for k in field_properties() if k != "name"]
+
+
 def field_defaults() -> dict[str, Any]:
     """Attribute defaults of a field record, from the schema's `default` keywords."""
     return {k: v["default"] for k, v in field_properties().items() if "default" in v}

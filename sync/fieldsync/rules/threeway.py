@@ -21,10 +21,6 @@ Overrides = Mapping[str, Mapping[str, Any]]  # field name -> attributes its YAML
 _DELETED = "(field deleted in git)"
 
 
-def chosen_attributes() -> list[str]:
-    return [k for k in schemas.field_properties() if k != "name"]
-
-
 def value_in(overrides: Overrides, name: str, attribute: str) -> Any:
     """What a set of field files produces for one attribute of one field."""
     return overrides.get(name, {}).get(attribute, baseline(name).get(attribute))
@@ -36,7 +32,7 @@ def hand_edits(live: Iterable[Record], base: Overrides) -> list[HandEdit]:
     for record in live:
         name = str(record["name"])
         default = baseline(name)
-        for attribute in chosen_attributes():
+        for attribute in schemas.chosen_attributes():
             now = effective(record, attribute, default)
             before = value_in(base, name, attribute)
             if now != before:

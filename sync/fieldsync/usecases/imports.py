@@ -20,7 +20,7 @@ from ..rules import document, guards, legacy, threeway, yamlload
 from ..rules.effective import baseline, ignored
 from ..rules.fieldcheck import check_file, check_names
 from ..rules.fieldtext import field_text
-from .inputs import base_overrides
+from .inputs import base_overrides, locate
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,7 @@ def _read_current(repository: Any, repo: str, on_branch: bool) -> dict[str, _Fie
     """The field files git holds now: the work tree's, or HEAD's when the result goes on a branch."""
     directory = os.path.join(repo, FIELDS_DIR)
     if on_branch:
-        try:
-            entries = git.git_entries(repository, git.resolve_commit(repository, "HEAD"), [FIELDS_DIR])
-        except git.SourceError:  # HEAD has no fields/ yet
-            entries = []
+        entries = git.field_entries(repository, git.resolve_commit(repository, "HEAD"))
         texts = {os.path.basename(e.path): e.read() for e in entries if e.path.endswith(FIELD_SUFFIX)}
     else:
         texts = {f"{n}{FIELD_SUFFIX}": files.read_bytes(os.path.join(directory, f"{n}{FIELD_SUFFIX}"), "field file")
@@ -105,9 +102,7 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     if branch and repository.head_is_unborn:
         raise UsageError(f"{repo}: the repository has no commit yet to branch from; commit something first")
     head = "" if repository.head_is_unborn else str(git.resolve_commit(repository, "HEAD").id)
-    live_commit = document.built_from(doc)
-    counts = git.ahead_behind(repository, head, live_commit) if live_commit and head else None
-    where = guards.position(doc, head, counts)
+    where = locate(repository, doc, head)
     base = base_overrides(repository, where)
     if base is None:
         raise FieldsyncError(f"{guards.rollback(where)}; nothing imported")
@@ -131,7 +126,7 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     known = {str(r["name"]) for r in records}
     result = ImportResult(
         written=texts, edits=tuple(kept), conflicts=tuple(conflicts), prefer=prefer,
-        ignored={str(r["name"]): ignored(r) for r in records if ignored(r)},
+        ignored={str(r["name"]): left_out for r in records if (left_out := ignored(r))},
         not_in_document=[os.path.basename(f.path) for name, f in sorted(current.items()) if name not in known],
         rewritten_by=legacy.rewrite_note(doc, meta))
     if branch:

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..adapters import files, git
 from ..errors import FieldsyncError
-from ..model import FIELDS_DIR, Entry, Inputs, Lineage, Position, ServerSpec
+from ..model import FIELDS_DIR, Document, Entry, Inputs, Lineage, Position, ServerSpec
+from ..rules import document, guards
 from ..rules.config import NO_SERVERS
 from . import extract
 from .extract import Fetch, extract_all
@@ -38,16 +39,9 @@ def read_fields(repo_path: str, rev: str, worktree: bool = False) -> tuple[Any, 
         entries = files.worktree_entries([directory]) if os.path.isdir(directory) else []
         overrides = fields_at(entries, "the work tree")
     else:
-        overrides = fields_at(_commit_entries(repo, commit), str(commit.id)[:12])
+        overrides = fields_at(git.field_entries(repo, commit), str(commit.id)[:12])
     return repo, Inputs(git.git_info(repo, commit, rev), overrides, [])
 
-
-def _commit_entries(repo: Any, commit: Any) -> list[Entry]:
-    """The entries of a commit's fields/; none when it has no fields/ (yet)."""
-    try:
-        return git.git_entries(repo, commit, [FIELDS_DIR])
-    except git.SourceError:
-        return []
 
 
 def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch,
@@ -59,6 +53,13 @@ def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch
     return repo, replace(inputs, statuses=extract_all(servers, fetch))
 
 
+def locate(repo: Any, live: Document | None, ours: str) -> Position:
+    """Where the commit the live document names stands against `ours` ("" for a repository with no commit yet)."""
+    live_commit = document.built_from(live)
+    counts = git.ahead_behind(repo, ours, live_commit) if live_commit and ours else None
+    return guards.position(live, ours, counts)
+
+
 def base_overrides(repo: Any, where: Position) -> dict[str, dict[str, Any]] | None:
     """The field files at the commit the live document names: the base of hand edits. Empty (the defaults) for a
     document with no fieldsync provenance; None when this clone lacks that commit."""
@@ -66,7 +67,7 @@ def base_overrides(repo: Any, where: Position) -> dict[str, dict[str, Any]] | No
         return {}
     if where.lineage is Lineage.UNKNOWN or not where.live_commit:
         return None
-    _, results = check_entries(_commit_entries(repo, git.resolve_commit(repo, where.live_commit)))
+    _, results = check_entries(git.field_entries(repo, git.resolve_commit(repo, where.live_commit)))
     return {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
 
 

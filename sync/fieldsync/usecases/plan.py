@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..adapters import git
 from ..adapters.consul import ConsulKV
 from ..model import DEFAULT_BUDGET, DeletionBudget, Inputs, Plan, ServerSpec
 from ..rules import document, guards, legacy, threeway
 from ..rules.diff import diff_fields
 from .extract import Fetch, fetch
-from .inputs import base_overrides, gather, require_answers
+from .inputs import base_overrides, gather, locate, require_answers
 
 
 def utc_now() -> str:
@@ -24,16 +23,15 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
     """Read the live document and judge what writing the inputs over it would do under the drift `policy`."""
     raw, index = kv.read(key)
     live, meta = document.decode_with_meta(raw, key)
-    live_commit = document.built_from(live)
-    counts = git.ahead_behind(repo, inputs.git.commit, live_commit) if live_commit else None
-    where = guards.position(live, inputs.git.commit, counts)
+    where = locate(repo, live, inputs.git.commit)
     base = base_overrides(repo, where)
-    edits = threeway.hand_edits((live or {}).get("fields") or [], base) if base is not None else []
+    live_fields = (live or {}).get("fields") or []
+    edits = threeway.hand_edits(live_fields, base) if base is not None else []
     kept, conflicts = threeway.reconcile(edits, base or {}, inputs.overrides)
     overrides = threeway.with_edits(inputs.overrides, kept) if policy == "keep" else inputs.overrides
     overwritten = conflicts if policy == "keep" else kept + conflicts  # the edits whose value the write replaces
     doc = document.build_document(overrides, inputs.statuses, live, inputs.git, now)
-    diff = diff_fields((live or {}).get("fields") or [], doc["fields"])
+    diff = diff_fields(live_fields, doc["fields"])
     return Plan(key, inputs, live, index, doc, diff, where,
                 unchanged=document.content(live) == document.content(doc),
                 rollback=guards.rollback(where),
@@ -42,8 +40,8 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
                 overwritten=tuple(overwritten),
                 base_unknown=None if base is not None else guards.rollback(where),
                 rewritten_by=legacy.rewrite_note(live, meta),
-                deletion=guards.deletions(diff.removed, len((live or {}).get("fields") or []), budget),
-                size=len(document.encode(doc)))
+                deletion=guards.deletions(diff.removed, len(live_fields), budget),
+                value=document.encode(doc))
 
 
 def plan(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, rev: str = "HEAD",

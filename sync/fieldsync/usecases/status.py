@@ -12,7 +12,7 @@ from ..model import ServerSpec, StatusReport
 from ..rules import document, guards
 from . import runlog
 from .extract import Fetch, extract_all, fetch
-from .inputs import read_fields
+from .inputs import locate, read_fields
 from .plan import prepare, utc_now
 
 
@@ -23,7 +23,6 @@ def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, 
     repository = git.open_repo(repo)
     head = str(git.resolve_commit(repository, "HEAD").id)
     live = document.decode(kv.read(key)[0], key)
-    live_commit = document.built_from(live)
     record, unreadable = runlog.read(kv, key, state_prefix)
     last = (record or {}).get("last")
     branch = git.head_branch(repository)
@@ -32,9 +31,7 @@ def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, 
         statuses = extract_all(servers, fetch) if servers else []
         plan = prepare(repository, replace(inputs, statuses=statuses), kv, key, utc_now(), policy)
     except FieldsyncError as e:
-        counts = git.ahead_behind(repository, head, live_commit) if live_commit else None
-        where = guards.position(live, head, counts)
-        return StatusReport(key, live is not None, branch, head, where, None, str(e), last,
+        return StatusReport(key, live is not None, branch, head, locate(repository, live, head), None, str(e), last,
                             last_run_problem=unreadable)
     unknown = None
     if policy == "refuse" and guards.edited_outside(live) and not any(s.success for s in statuses):

@@ -11,7 +11,7 @@ from typing import Any
 from ..adapters.consul import SESSION_TTL, ConsulKV
 from ..errors import FieldsyncError, Refused
 from ..model import DeletionBudget, Inputs, Plan, ServerSpec, SyncReport
-from ..rules import document, guards
+from ..rules import guards
 from ..rules.config import lock_key
 from . import runlog
 from .extract import Fetch, fetch
@@ -59,13 +59,12 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV) -> SyncReport | Non
     breach = guards.contract(plan.doc)
     if breach:
         raise FieldsyncError(f"{breach}; nothing written (this is a fieldsync bug: please report it)")
-    value = document.encode(plan.doc)
-    too_big = guards.size(len(value))
+    too_big = guards.size(plan.size)
     if too_big:
         raise FieldsyncError(f"{too_big}; nothing written")
     if options.dry_run:
         return SyncReport(plan, "dry-run", index_after=plan.index)
-    if not kv.write_cas(options.key, value, plan.index):
+    if not kv.write_cas(options.key, plan.value, plan.index):
         return None
     try:  # written: whatever fails from here on is a warning, never "nothing written"
         return SyncReport(plan, "written", index_after=kv.read(options.key)[1])

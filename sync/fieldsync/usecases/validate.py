@@ -69,10 +69,7 @@ def _names_against_committed(repo: str, results: list[FileResult], cache: Result
     if repository.head_is_unborn:
         return []
     given = {os.path.basename(r.path) for r in results}
-    try:
-        committed = git.git_entries(repository, git.resolve_commit(repository, "HEAD"), [FIELDS_DIR])
-    except git.SourceError:
-        return []
+    committed = git.field_entries(repository, git.resolve_commit(repository, "HEAD"))
     _, established = check_entries([e for e in committed if os.path.basename(e.path) not in given], cache)
     return check_names(results, established)
 
