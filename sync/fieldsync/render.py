@@ -166,7 +166,8 @@ def plan(result: Plan, fmt: str) -> str:
             lines += [f"| `{c.name}` | `{k}` | {_cell(a)} | {_cell(b)} |" for c in d.changed
                       for k, (a, b) in c.changes.items()]
             lines += [f"| `{n}` | *(removed)* | | |" for n in d.removed]
-        lines += ["", *hand_edit_lines(result)] if hand_edit_lines(result) else []
+        edits = hand_edit_lines(result)
+        lines += ["", *edits] if edits else []
         lines += [f"> **Warning:** {w}" for w in _plan_warnings(result)]
         return "\n".join(lines)
     lines = [f"Plan for {result.key} at {git.commit[:12]} ({git.ref}); live document from {live}"]

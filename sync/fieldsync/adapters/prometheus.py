@@ -63,10 +63,12 @@ def _same_host(a: str, b: str) -> bool:
 
 def _get(url: str, headers: dict[str, str], server: ServerSpec, deadline: float) -> tuple[int, str, bytes]:
     """(status, Location, body) of one GET, all of it within the deadline and the size cap."""
+    too_slow = f"no complete answer within {server.timeout:g} s"
+
     def remaining() -> float:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise _Retryable(f"no complete answer within {server.timeout:g} s")
+            raise _Retryable(too_slow)
         return left
 
     parts = urlsplit(url)
@@ -95,7 +97,7 @@ def _get(url: str, headers: dict[str, str], server: ServerSpec, deadline: float)
                                       "is this a Prometheus?")
         return response.status, response.getheader("Location") or "", bytes(body)
     except TimeoutError:
-        raise _Retryable(f"no complete answer within {server.timeout:g} s") from None
+        raise _Retryable(too_slow) from None
     except ssl.SSLError as e:
         raise PrometheusError(f"TLS: {e.reason or e}") from None
     except (ConnectionError, http.client.HTTPException, OSError) as e:
