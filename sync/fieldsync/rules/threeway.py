@@ -29,14 +29,15 @@ def value_in(overrides: Overrides, name: str, attribute: str) -> Any:
 def hand_edits(live: Iterable[Record], base: Overrides) -> list[HandEdit]:
     """Every chosen attribute of the live records whose value differs from the base."""
     edits = []
+    attributes = schemas.chosen_attributes()
     for record in live:
         name = str(record["name"])
         default = baseline(name)
-        for attribute in schemas.chosen_attributes():
+        produced = {**default, **base.get(name, {})}  # what the base's files produce for this field
+        for attribute in attributes:
             now = effective(record, attribute, default)
-            before = value_in(base, name, attribute)
-            if now != before:
-                edits.append(HandEdit(name, attribute, before, now))
+            if now != produced.get(attribute):
+                edits.append(HandEdit(name, attribute, produced.get(attribute), now))
     return edits
 
 
