@@ -333,3 +333,90 @@ def scaffold(repo: str, prometheus: tuple[str, ...], config_path: str | None, br
     result = run(repo=s.repo, servers=s.servers, branch=branch)
     click.echo(render.scaffold_result(result))
     return 0
+
+
+@main.command()
+@_consul_options
+@click.option("--git-url", help="Clone this remote (file://, https:// or ssh) into --workdir and follow --branch; "
+                                "without it, --repo is used as it is, fetching nothing.")
+@click.option("--workdir", type=click.Path(file_okay=False),
+              help="Where --git-url is cloned (bare): absent, empty, or an earlier clone of the same URL.")
+@click.option("--branch", default="main", show_default=True, help="The branch of --git-url to sync.")
+@click.option("--git-token-file", type=click.Path(dir_okay=False, exists=True), help="HTTPS token for --git-url.")
+@click.option("--git-ssh-key", type=click.Path(dir_okay=False, exists=True), help="SSH private key for --git-url.")
+@click.option("--listen", default="127.0.0.1:9469", show_default=True,
+              help="HOST:PORT of /metrics, /healthz, /readyz and POST /hooks/github.")
+@click.option("--webhook-secret-file", type=click.Path(dir_okay=False, exists=True),
+              help="The GitHub webhook secret; without it, webhooks are refused.")
+@click.option("--interval", type=float, default=60.0, show_default=True,
+              help="Seconds between fetches (±10 % jitter); a new commit is synced.")
+@click.option("--extract-interval", type=float, default=300.0, show_default=True,
+              help="Seconds between syncs even without a new commit, so that new labels become fields.")
+@click.option("--push-hand-edits", metavar="BRANCH_PREFIX",
+              help="Commit pending hand edits (three-way import) on BRANCH_PREFIX<id> and push it, once per set.")
+@click.option("--log-format", type=click.Choice(render.LOG_FORMATS), default="text", show_default=True)
+@click.option("--grace", type=float, default=10.0, show_default=True,
+              help="On SIGTERM, seconds to wait for the run in progress (which gives up before writing).")
+@click.option("--lock-timeout", type=float, help="Seconds a run waits for a concurrent sync [default: 60].")
+@click.option("--dry-run", is_flag=True, help="Build and compare, write nothing (a shadow of the real service).")
+@click.option("--allow-rollback", is_flag=True, help="Write the branch even if the live document is from a newer "
+                                                     "commit (after a force-push).")
+@click.option("--force", is_flag=True, help="Write over hand edits the drift policy refuses to overwrite.")
+@click.option("--allow-delete", is_flag=True, help="Remove more fields than the deletion budget allows.")
+@_drift_option
+def serve(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: str | None,
+          consul_addr: str | None, consul_token_file: str | None, git_url: str | None, workdir: str | None,
+          branch: str, git_token_file: str | None, git_ssh_key: str | None, listen: str,
+          webhook_secret_file: str | None, interval: float, extract_interval: float, push_hand_edits: str | None,
+          log_format: str, grace: float, lock_timeout: float | None, dry_run: bool, allow_rollback: bool,
+          force: bool, allow_delete: bool, drift: str | None) -> int:
+    """Run the sync as a service: at start, on every push (webhook or poll), on every hand edit of the key (a
+    blocking query), and every --extract-interval; one replica leads, the others stand by.
+
+    SIGTERM finishes the run in progress and exits 0; SIGHUP reads fieldsync.yaml and the webhook secret again.
+    """
+    from .adapters.httpserver import parse_listen
+    from .usecases.serve import ServeOptions, Service
+
+    if git_url and not workdir:
+        raise UsageError("--git-url needs --workdir, the directory it is cloned into")
+    if workdir and not git_url:
+        raise UsageError("--workdir goes with --git-url")
+    options = ServeOptions(
+        repo=workdir or repo, connect=lambda addresses: _consul(consul_addr, consul_token_file, addresses),
+        git_url=git_url, branch=branch, git_token_file=git_token_file, git_ssh_key=git_ssh_key,
+        listen=parse_listen(listen), webhook_secret_file=webhook_secret_file, interval=interval,
+        extract_interval=extract_interval, push_hand_edits=push_hand_edits, grace=grace, config_path=config_path,
+        prometheus=prometheus, key=key, lock_timeout=lock_timeout, drift=drift, dry_run=dry_run,
+        allow_rollback=allow_rollback, force=force, allow_delete=allow_delete)
+    _consul(consul_addr, consul_token_file)  # the CONSUL_* settings are checked now, not in the first run
+    written = threading.Lock()
+
+    def log(event: dict[str, Any]) -> None:
+        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+        line = render.log_line(event, log_format, at)
+        with written:
+            click.echo(line, err=True)
+
+    _serve_until_stopped(Service(options, log))
+    return 0
+
+
+def _serve_until_stopped(service: Any) -> None:
+    """Run `service` until SIGTERM or Ctrl-C (then stop it gracefully); SIGHUP reloads it. The signals are taken
+    synchronously here, blocked in every thread, so that no handler ever runs in the middle of a run."""
+    handled = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+    try:
+        service.start()
+        while service.alive():
+            received = signal.sigtimedwait(handled, 1.0)
+            if received is not None and received.si_signo == signal.SIGHUP:
+                service.reload()
+            elif received is not None:
+                break
+        else:
+            raise FieldsyncError("the service's worker stopped unexpectedly (a fieldsync bug: please report it)")
+        service.stop()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

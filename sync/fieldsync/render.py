@@ -343,3 +343,23 @@ def initialized(directory: str, commit: str) -> str:
         "  git add -A && git commit -m 'Import fields from Consul KV'",
         "  fieldsync sync",
     ])
+
+
+# --- serve --------------------------------------------------------------------------------------------------------
+
+LOG_FORMATS = ("text", "json")
+
+
+def _logfmt_value(value: Any) -> str:
+    text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+    return text if text and not any(c in text for c in ' "=\\\n') else json.dumps(text, ensure_ascii=False)
+
+
+def log_line(event: dict[str, Any], fmt: str, at: str) -> str:
+    """One log line of `fieldsync serve`: `at event key=value …` (logfmt), or a JSON object with `time`; what is
+    None is left out."""
+    fields = {k: v for k, v in event.items() if v is not None}
+    if fmt == "json":
+        return json.dumps({"time": at, **fields}, ensure_ascii=False, default=str)
+    name = fields.pop("event", "log")
+    return " ".join([at, str(name), *(f"{k}={_logfmt_value(v)}" for k, v in fields.items())])

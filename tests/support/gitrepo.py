@@ -40,3 +40,16 @@ class GitRepo:
         parents = [] if self.repo.head_is_unborn else [self.repo.head.target]
         oid = self.repo.create_commit("HEAD", self.signature, self.signature, message, tree, parents)
         return str(oid)
+
+
+def bare_remote(path: Path, work: GitRepo) -> str:
+    """A bare repository at `path` holding `work`'s main branch, as `origin` of `work`; its file:// URL."""
+    pygit2.init_repository(str(path), bare=True)
+    url = path.resolve().as_uri()
+    work.repo.remotes.create("origin", url)
+    push(work)
+    return url
+
+
+def push(work: GitRepo, branch: str = "main") -> None:
+    work.repo.remotes["origin"].push([f"+refs/heads/{branch}:refs/heads/{branch}"])

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from requests.adapters import HTTPAdapter
@@ -29,6 +29,15 @@ class HeldLock:
 
     key: str
     release_error: str | None = None
+
+
+class Watched(NamedTuple):
+    """What a blocking query saw: the index to pass next, and the key's value, ModifyIndex (0: absent) and holder."""
+
+    next_index: int
+    value: bytes | None
+    modify_index: int
+    session: str | None
 
 
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
@@ -132,6 +141,11 @@ def _blocking_get(key: str, index: Any, wait: str) -> Callable[[Any], Any]:
     return lambda client: client.kv.get(key, index=index, wait=wait)
 
 
+def holder_value() -> str:
+    """What a lock holder writes into the key it holds: who, and since when."""
+    return json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "since": time.time()})
+
+
 def _holder_text(value: bytes | None) -> str:
     """Who holds a lock and since when, from the value a fieldsync lock holder wrote."""
     try:
@@ -224,16 +238,52 @@ class ConsulKV:
         """Write only if the key's ModifyIndex is still `index` (0: only if absent)."""
         return bool(self._call(f"writing {key}", lambda c: c.kv.put(key, value, cas=index)))
 
+    def put(self, key: str, value: bytes) -> None:
+        self._call(f"writing {key}", lambda c: c.kv.put(key, value))
+
+    def watch(self, key: str, index: int, wait: float) -> Watched:
+        """A blocking query: returns when `key` changes after `index` (0: at once), or after about `wait` seconds."""
+        new_index, item = self._call(f"watching {key}", lambda c: c.kv.get(  # py-consul times out after wait + jitter
+            key, index=index or None, wait=f"{max(1, int(wait))}s"))
+        new_index = int(new_index or 0)
+        if new_index < index:  # the index went back (a restored or new cluster): start over, as Consul advises
+            new_index = 0
+        if item is None:
+            return Watched(new_index, None, 0, None)
+        return Watched(new_index, item["Value"] or b"", int(item["ModifyIndex"]), item.get("Session"))
+
+    def create_session(self, name: str) -> str:
+        """A session with Consul's shortest TTL, deleting what it holds when it ends, with no lock delay."""
+        return str(self._call("creating a session", lambda c: c.session.create(
+            name=name, ttl=SESSION_TTL, behavior="delete", lock_delay=0)))
+
+    def renew_session(self, session: str) -> bool:
+        """False when the session has ended (expired, destroyed, or lost with Consul's state)."""
+        import consul
+
+        def renew(c: Any) -> bool:
+            try:
+                return c.session.renew(session) is not None
+            except consul.NotFound:
+                return False
+
+        return self._call("renewing the session", renew)
+
+    def end_session(self, session: str) -> None:
+        self._call("ending the session", lambda c: c.session.destroy(session))
+
+    def acquire(self, key: str, value: str, session: str) -> bool:
+        return bool(self._call(f"locking {key}", lambda c: c.kv.put(key, value, acquire=session)))
+
     @contextmanager
     def lock(self, key: str, timeout: float, notify: Callable[[str], None] = lambda line: None) -> Iterator[HeldLock]:
         """Hold `key` through a TTL session (renewed while held, deleted on release or expiry). Ctrl-C or SIGTERM at
         any point, a blocking call included, ends the session on the way out. A failure to end the session never
         replaces the outcome of the block, nor its error: it is recorded in the HeldLock. While another holds the
         key, `notify` is told who and since when."""
-        holder = json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "since": time.time()})
+        holder = holder_value()
         held = HeldLock(key)
-        session = self._call("creating a session", lambda c: c.session.create(
-            name=f"fieldsync sync {key}", ttl=SESSION_TTL, behavior="delete", lock_delay=0))
+        session = self.create_session(f"fieldsync sync {key}")
         stop = threading.Event()
 
         def renew() -> None:
@@ -245,7 +295,7 @@ class ConsulKV:
             threading.Thread(target=renew, daemon=True).start()
             deadline = time.monotonic() + timeout
             index, told = None, None
-            while not self._call(f"locking {key}", lambda c: c.kv.put(key, holder, acquire=session)):
+            while not self.acquire(key, holder, session):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise FieldsyncError(f"another sync holds {key} for more than {timeout:g} s; nothing written")
@@ -258,6 +308,6 @@ class ConsulKV:
         finally:
             stop.set()
             try:
-                self._call("ending the session", lambda c: c.session.destroy(session))
+                self.end_session(session)
             except FieldsyncError as e:
                 held.release_error = str(e)

@@ -1,12 +1,14 @@
-"""Git repositories through pygit2: commits, the field files of a commit's tree, ancestry, branches."""
+"""Git repositories through pygit2: commits, the field files of a commit's tree, ancestry, branches, and the
+remote that `serve` clones, fetches and pushes."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import posixpath
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..model import FIELDS_DIR, Entry, GitInfo
@@ -152,8 +154,6 @@ def author_line(commit: pygit2.Commit) -> tuple[str, str]:
 def init_with_commit(directory: str, files: dict[str, bytes], message: str) -> str:
     """A new repository in `directory` (branch main) whose first commit holds `files` ({relative path: content}),
     written to the work tree too."""
-    import os
-
     import pygit2
 
     repo = pygit2.init_repository(directory, initial_head="main")
@@ -195,3 +195,93 @@ def commit_files_on_branch(repo: pygit2.Repository, branch: str, directory: str,
         signature = pygit2.Signature("fieldsync", "fieldsync@localhost")
     oid = repo.create_commit(f"refs/heads/{branch}", signature, signature, message, root.write(), [head.id])
     return str(oid)
+
+
+Credentials = Any  # pygit2.UserPass | pygit2.Keypair | None
+
+
+def remote_credentials(token_file: str | None = None, ssh_key: str | None = None) -> Credentials:
+    """Credentials for a remote: an HTTPS token (read now, so that a rotated file is picked up) or an SSH key."""
+    import pygit2
+
+    token = None
+    if token_file:
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as e:
+            raise SourceError(f"git token file {token_file}: {e.strerror}") from None
+    if ssh_key:
+        if not os.path.isfile(ssh_key):
+            raise SourceError(f"git SSH key {ssh_key}: no such file")
+        return pygit2.Keypair("git", f"{ssh_key}.pub" if os.path.isfile(f"{ssh_key}.pub") else None, ssh_key, "")
+    return pygit2.UserPass("x-access-token", token) if token else None
+
+
+def clone_or_open(url: str, workdir: str, credentials: Credentials) -> pygit2.Repository:
+    """A bare clone of `url` in `workdir`: cloned when `workdir` is absent or empty, reused when it holds a clone of
+    the same URL; anything else is refused rather than touched."""
+    import pygit2
+
+    if os.path.isdir(workdir) and os.listdir(workdir):
+        try:
+            repo = pygit2.Repository(workdir)
+        except pygit2.GitError:
+            raise SourceError(f"--workdir {workdir}: neither empty nor a clone made by fieldsync serve; give an empty "
+                              "or new directory") from None
+        origin = next((r.url for r in repo.remotes if r.name == "origin"), None)
+        if origin != url:
+            raise SourceError(f"--workdir {workdir} holds a clone of {origin}, not of {url}; give another directory")
+        return repo
+    try:
+        return pygit2.clone_repository(url, workdir, bare=True,
+                                       callbacks=pygit2.RemoteCallbacks(credentials=credentials))
+    except pygit2.GitError as e:
+        raise SourceError(f"cloning {url}: {e}") from None
+
+
+def fetch_branch(repo: pygit2.Repository, branch: str, credentials: Credentials) -> str:
+    """Fetch `branch` from origin, point the local branch and HEAD at it, and return its commit."""
+    import pygit2
+
+    try:
+        repo.remotes["origin"].fetch([f"+refs/heads/{branch}:refs/remotes/origin/{branch}"],
+                                     callbacks=pygit2.RemoteCallbacks(credentials=credentials))
+    except (pygit2.GitError, KeyError) as e:
+        raise SourceError(f"fetching {branch} from {_origin(repo)}: {e}") from None
+    try:
+        oid = repo.references[f"refs/remotes/origin/{branch}"].target
+    except KeyError:
+        raise SourceError(f"{_origin(repo)} has no branch {branch}") from None
+    repo.references.create(f"refs/heads/{branch}", oid, force=True)
+    repo.set_head(f"refs/heads/{branch}")
+    return str(oid)
+
+
+def push_branch(repo: pygit2.Repository, branch: str, credentials: Credentials) -> None:
+    """Push the local `branch` to origin under the same name; raises SourceError when the remote refuses."""
+    import pygit2
+
+    refused: list[str] = []
+
+    class Callbacks(pygit2.RemoteCallbacks):
+        def push_update_reference(self, refname: str, message: str | None) -> None:
+            if message:
+                refused.append(f"{refname}: {message}")
+
+    try:
+        repo.remotes["origin"].push([f"refs/heads/{branch}:refs/heads/{branch}"],
+                                    callbacks=Callbacks(credentials=credentials))
+    except pygit2.GitError as e:
+        raise SourceError(f"pushing {branch} to {_origin(repo)}: {e}") from None
+    if refused:
+        raise SourceError(f"{_origin(repo)} refused {'; '.join(refused)}")
+
+
+def read_at(repo: pygit2.Repository, rev: str, path: str) -> bytes | None:
+    """A file of a commit; None when the commit has no such file."""
+    return _blob_data(resolve_commit(repo, rev).tree, path)
+
+
+def _origin(repo: pygit2.Repository) -> str:
+    return next((r.url for r in repo.remotes if r.name == "origin"), None) or "origin"

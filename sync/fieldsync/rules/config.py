@@ -31,6 +31,16 @@ def status_key(key: str, state_prefix: str) -> str:
     return f"{state_prefix}{key}.status"
 
 
+def leader_key(key: str, state_prefix: str) -> str:
+    """The lock the replicas of `fieldsync serve` elect their leader with."""
+    return f"{state_prefix}{key}.leader"
+
+
+def nudge_key(key: str, state_prefix: str) -> str:
+    """Where a standby that received a webhook tells the leader to fetch and sync."""
+    return f"{state_prefix}{key}.nudge"
+
+
 def key_problem(key: str) -> str | None:
     """Why a Consul key cannot name the document, if it cannot: Consul (and py-consul) store 'a/./b' or 'a//b'
     under another key than the one given, and refuse a leading '/'."""

@@ -1,7 +1,8 @@
 """The metrics fieldsync exports: their state, how one run changes it, and Prometheus's text format.
 
 One-shot syncs keep the state in a node_exporter textfile (read back before each run, so counters keep counting);
-the long-running service will keep it in memory. Either way, one run changes it the same way.
+`fieldsync serve` keeps it in memory and adds what only a service has: leadership, webhook deliveries and drift
+events. Either way, one run changes it the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ..model import SyncReport
 
 OUTCOMES = ("written", "unchanged", "refused", "failed")
+DELIVERY_RESULTS = ("accepted", "rejected", "ignored")
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, float("inf"))
 
 
@@ -29,6 +31,10 @@ class MetricState:
     commits_behind: float | None = None
     hand_edits_pending: float | None = None
     prometheus_up: dict[str, float] = field(default_factory=dict)
+    # the service's own: None in a one-shot textfile
+    leader: float | None = None
+    deliveries: dict[str, float] | None = None
+    drift_events: float | None = None
 
 
 def observe(state: MetricState, outcome: str, seconds: float, now: float,
@@ -45,6 +51,16 @@ def observe(state: MetricState, outcome: str, seconds: float, now: float,
         changes["hand_edits_pending"] = float(len(plan.kept))
         changes["prometheus_up"] = {s.name: float(s.success) for s in plan.inputs.statuses}
     return replace(state, **changes)
+
+
+def service(state: MetricState) -> MetricState:
+    """The state of a service that has just started: a standby with no delivery and no drift event yet."""
+    return replace(state, leader=0.0, deliveries=dict.fromkeys(DELIVERY_RESULTS, 0.0), drift_events=0.0)
+
+
+def delivered(state: MetricState, result: str) -> MetricState:
+    deliveries = state.deliveries or {}
+    return replace(state, deliveries={**deliveries, result: deliveries.get(result, 0.0) + 1})
 
 
 def parse(text: str) -> MetricState:
@@ -98,6 +114,17 @@ class _Collector:
         for server, value in sorted(s.prometheus_up.items()):
             up.add_metric([server], value)
         yield up
+        if s.leader is not None:
+            yield GaugeMetricFamily("fieldsync_leader", "1 on the active replica, 0 on a standby.", value=s.leader)
+        if s.deliveries is not None:
+            deliveries = CounterMetricFamily("fieldsync_webhook_deliveries", "Webhook deliveries, by result.",
+                                             labels=["result"])
+            for result, count in s.deliveries.items():
+                deliveries.add_metric([result], count)
+            yield deliveries
+        if s.drift_events is not None:
+            yield CounterMetricFamily("fieldsync_drift_events", "Times the live document was found with a new set of "
+                                      "hand edits.", value=s.drift_events)
         info = GaugeMetricFamily("fieldsync_build_info", "The fieldsync version.", labels=["version"])
         info.add_metric([self.version], 1.0)
         yield info

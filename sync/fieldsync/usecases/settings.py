@@ -39,8 +39,12 @@ def root_of(repo: str) -> str:
     return git.worktree_root(repo) or repo
 
 
-def load_config(path: str | None, repo: str) -> Config:
-    """The config file: an explicit path, else <repo>/fieldsync.yaml when present, else the defaults."""
+def load_config(path: str | None, repo: str, committed: tuple[str, bytes | None] | None = None) -> Config:
+    """The config file: an explicit path, else the one a commit holds (`committed`: where, its bytes or None when
+    the commit has none), else <repo>/fieldsync.yaml when present, else the defaults."""
+    if path is None and committed is not None:
+        where, data = committed
+        return default_config() if data is None else parse_config(where, data)
     if path is None:
         candidate = os.path.join(repo, CONFIG_FILE)
         path = candidate if os.path.exists(candidate) else None
@@ -59,11 +63,13 @@ def servers_from_args(args: Sequence[str]) -> tuple[ServerSpec, ...]:
 
 
 def resolve(*, repo: str, config_path: str | None = None, prometheus: Sequence[str] = (), key: str | None = None,
-            lock_timeout: float | None = None, drift: str | None = None) -> Settings:
+            lock_timeout: float | None = None, drift: str | None = None,
+            committed: tuple[str, bytes | None] | None = None) -> Settings:
     """Flags win over the config file: --prometheus replaces its server list, --key its key, --drift its policy.
-    From a subdirectory, the repository is its work tree's top, as git finds it, and its fieldsync.yaml with it."""
+    From a subdirectory, the repository is its work tree's top, as git finds it, and its fieldsync.yaml with it.
+    `committed` is the config a commit holds, for a repository without a work tree (see load_config)."""
     repo = root_of(repo)
-    config = load_config(config_path, repo)
+    config = load_config(config_path, repo, committed)
     servers = servers_from_args(prometheus) if prometheus else config.servers
     bad_key = key_problem(key) if key is not None else None
     if bad_key:

@@ -49,7 +49,8 @@ def _refusal(plan: Plan, options: SyncOptions) -> str | None:
     return None
 
 
-def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV) -> SyncReport | None:
+def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV,
+             before_write: Callable[[], None] = lambda: None) -> SyncReport | None:
     """Write the plan if no guard refuses; None when the key changed since it was read."""
     refusal = _refusal(plan, options)
     if refusal:
@@ -64,6 +65,7 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV) -> SyncReport | Non
         raise FieldsyncError(f"{too_big}; nothing written")
     if options.dry_run:
         return SyncReport(plan, "dry-run", index_after=plan.index)
+    before_write()
     if not kv.write_cas(options.key, plan.value, plan.index):
         return None
     try:  # written: whatever fails from here on is a warning, never "nothing written"
@@ -73,9 +75,11 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV) -> SyncReport | Non
 
 
 def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable[[], str] = utc_now,
-         notify: Callable[[str], None] = lambda line: None) -> SyncReport:
+         notify: Callable[[str], None] = lambda line: None,
+         before_write: Callable[[], None] = lambda: None) -> SyncReport:
     """Run one sync. A refusal is a report (outcome "refused", nothing written); a failure raises FieldsyncError,
-    nothing written. Every run but a dry run is recorded in the status key."""
+    nothing written. Every run but a dry run is recorded in the status key. `before_write` is called just before
+    each write; what it raises abandons the run with nothing written (how a stopping service gives up)."""
     started = time.monotonic()
 
     def took() -> int:
@@ -91,7 +95,7 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
     try:
         require_answers(inputs)
         with kv.lock(lock_key(options.key, options.state_prefix), options.lock_timeout, notify) as held:
-            report = _write(repo, inputs, options, kv, now)
+            report = _write(repo, inputs, options, kv, now, before_write)
         warnings = list(report.warnings)
         run = runlog.entry(report.outcome, report.reason, inputs, report, now(), took())
         unrecorded = runlog.record(kv, options.key, options.state_prefix, run)
@@ -111,11 +115,12 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
         raise type(e)(f"{e}; nothing written") from None
 
 
-def _write(repo: Any, inputs: Inputs, options: SyncOptions, kv: ConsulKV, now: Callable[[], str]) -> SyncReport:
+def _write(repo: Any, inputs: Inputs, options: SyncOptions, kv: ConsulKV, now: Callable[[], str],
+           before_write: Callable[[], None]) -> SyncReport:
     """Plan and write with check-and-set, planning again whenever someone wrote in between."""
     for number in range(1, CAS_ATTEMPTS + 1):
         report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift, options.budget), options,
-                         kv)
+                         kv, before_write)
         if report is not None:
             return replace(report, attempts=number)
     raise FieldsyncError(f"{options.key} kept changing during {CAS_ATTEMPTS} check-and-set attempts; nothing written")

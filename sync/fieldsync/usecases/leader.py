@@ -1,0 +1,113 @@
+"""Leader election for `fieldsync serve`: one active replica, the others standing by.
+
+Each replica holds a Consul session (Consul's shortest TTL, renewed every third of it) and waits, with a blocking
+query, for the leader key to be free; the first to acquire it is the leader until its session ends: released on
+SIGTERM (the key is deleted with the session, which wakes the standbys at once) or, if the process dies, when Consul
+expires the session (2 × TTL after the last renewal, by Consul's own rule). While idle a replica makes no Consul
+request but that blocking query and the renewals.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from ..adapters.consul import SESSION_TTL, ConsulKV, holder_value
+from ..errors import FieldsyncError
+from ..rules.schedule import backoff
+
+WATCH_WAIT = 300.0  # seconds: the longest a blocking query waits, Consul's own cap (5 min)
+RETRY_CAP = 30.0  # seconds: the longest wait between attempts while Consul fails
+
+
+def problem(error: Exception) -> str:
+    """An error in words: a FieldsyncError as it is, anything else as the bug it is."""
+    if isinstance(error, FieldsyncError):
+        return str(error)
+    return f"unexpected error: {type(error).__name__}: {error}; please report it"
+
+
+class Elector:
+    """Runs the election in a thread of its own. `on_leader(True/False)` is told, whenever the election has a result,
+    whether this replica leads (it may be told the same twice); `on_consul(problem)` what is wrong with Consul (None
+    when it answers again)."""
+
+    def __init__(self, connect: Callable[[], ConsulKV], key: str, on_leader: Callable[[bool], None],
+                 on_consul: Callable[[str | None], None]) -> None:
+        self.connect, self.key = connect, key
+        self.on_leader, self.on_consul = on_leader, on_consul
+        self.stopping = threading.Event()
+        self.session: str | None = None
+        self._ended = threading.Event()  # the current session ended, or the service stops
+        self._thread = threading.Thread(target=self._run, name="elector", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> str | None:
+        """Step down and end the session, so that a standby takes over at once; returns why ending it failed."""
+        self.stopping.set()
+        self._ended.set()
+        session, self.session = self.session, None
+        if session is None:
+            return None
+        try:
+            self.connect().end_session(session)
+        except FieldsyncError as e:
+            return str(e)
+        return None
+
+    def _run(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            kv = self.connect()
+            try:
+                self._ended.clear()
+                self.session = kv.create_session(f"fieldsync serve {self.key}")
+                if self.stopping.is_set():  # stop() came while the session was being made
+                    kv.end_session(self.session)
+                    return
+                threading.Thread(target=self._renew, args=(self.session,), name="renewer", daemon=True).start()
+                failures = 0
+                self._campaign(kv, self.session)
+            except Exception as e:  # Consul's failures, and a bug's: the election goes on
+                self.on_consul(problem(e))
+                failures += 1
+                self.stopping.wait(backoff(failures, RETRY_CAP))
+            finally:
+                self._ended.set()  # stops this session's renewer
+
+    def _campaign(self, kv: ConsulKV, session: str) -> None:
+        """Stand by until the key is free, take it, lead until the session ends; returns when it has ended."""
+        index = 0
+        while not self._ended.is_set():
+            seen = kv.watch(self.key, index, WATCH_WAIT)
+            self.on_consul(None)
+            index = seen.next_index
+            if seen.session is None and not self._ended.is_set() and kv.acquire(self.key, holder_value(), session):
+                self.on_leader(True)
+                try:
+                    self._ended.wait()
+                finally:
+                    self.on_leader(False)
+                return
+            self.on_leader(False)  # held by another: standing by
+
+    def _renew(self, session: str) -> None:
+        """Renew every third of the TTL; end the session here when Consul says it is gone, or when no renewal has
+        succeeded for a whole TTL (Consul may have expired it: a leader must not go on believing it leads)."""
+        kv = self.connect()
+        last_ok = time.monotonic()
+        while not self._ended.wait(SESSION_TTL / 3):
+            try:
+                if not kv.renew_session(session):
+                    self.on_consul(f"the session {session} ended")
+                    self._ended.set()
+                    return
+                last_ok = time.monotonic()
+            except Exception as e:  # Consul's failures, and a bug's: renewing goes on while it can
+                self.on_consul(problem(e))
+                if time.monotonic() - last_ok >= SESSION_TTL:
+                    self._ended.set()
+                    return

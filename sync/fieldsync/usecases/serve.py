@@ -1,0 +1,459 @@
+"""serve: the scheduled sync as a long-running service.
+
+Threads: the HTTP endpoint (GitHub webhooks, /metrics, /healthz, /readyz); the election (`leader.Elector`); while
+leading, two blocking queries (the document, to see hand edits at once, and the nudge key, through which a standby
+passes on the webhooks it received); and the worker, which fetches and syncs on every trigger, one run at a time.
+Triggers coalesce: whatever arrives during a run makes one more run, never a queue. Signals are the caller's: it
+calls `stop()` on SIGTERM and `reload()` on SIGHUP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from .. import __version__
+from ..adapters import git, httpserver
+from ..adapters.consul import ConsulKV
+from ..adapters.httpserver import Answer, Request
+from ..errors import FieldsyncError, Refused, Terminated, UsageError
+from ..model import HandEdit, SyncReport
+from ..rules import metrics, webhook
+from ..rules.config import CONFIG_FILE, leader_key, nudge_key
+from ..rules.schedule import backoff, jittered
+from . import settings as settings_
+from .imports import import_document
+from .leader import RETRY_CAP, WATCH_WAIT, Elector, problem
+from .sync import SyncOptions, sync
+
+Log = Callable[[dict[str, Any]], None]
+
+# why a run happens
+START, INTERVAL, EXTRACT, WEBHOOK, KV, LEADER, RELOAD, RETRY = (
+    "start", "interval", "extract", "webhook", "kv", "leader", "reload", "retry")
+ALWAYS = frozenset({START, EXTRACT, WEBHOOK, LEADER, RELOAD, RETRY})  # a sync whatever the fetch brought
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    repo: str  # --repo as it is, or --workdir holding the clone of git_url
+    connect: Callable[[tuple[str, ...]], ConsulKV]  # a client for the given consul.addresses (flags and env applied)
+    git_url: str | None = None
+    branch: str = "main"
+    git_token_file: str | None = None
+    git_ssh_key: str | None = None
+    listen: tuple[str, int] = ("127.0.0.1", 9469)
+    webhook_secret_file: str | None = None
+    interval: float = 60.0
+    extract_interval: float = 300.0
+    push_hand_edits: str | None = None  # branch prefix
+    grace: float = 10.0  # seconds a stopping service waits for the run in progress
+    # as for `sync`
+    config_path: str | None = None
+    prometheus: tuple[str, ...] = ()
+    key: str | None = None
+    lock_timeout: float | None = None
+    drift: str | None = None
+    dry_run: bool = False
+    allow_rollback: bool = False
+    force: bool = False
+    allow_delete: bool = False
+
+
+class Triggers:
+    """Reasons to fetch and sync, coalesced into one set that the worker takes whole."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._reasons: set[str] = set()
+        self.kv_index: int | None = None  # the document's ModifyIndex the last KV trigger saw
+
+    def pull(self, reason: str, kv_index: int | None = None) -> None:
+        with self._cond:
+            self._reasons.add(reason)
+            if kv_index is not None:
+                self.kv_index = kv_index
+            self._cond.notify()
+
+    def take(self, timeout: float) -> set[str]:
+        with self._cond:
+            self._cond.wait_for(lambda: bool(self._reasons), timeout)
+            reasons, self._reasons = self._reasons, set()
+            return reasons
+
+
+def read_secret(path: str) -> bytes:
+    """The webhook secret: the file's content, surrounding whitespace stripped; never empty."""
+    try:
+        with open(path, "rb") as f:
+            secret = f.read().strip()
+    except OSError as e:
+        raise UsageError(f"--webhook-secret-file {path}: {e.strerror}") from None
+    if not secret:
+        raise UsageError(f"--webhook-secret-file {path} is empty")
+    return secret
+
+
+def edits_id(edits: tuple[HandEdit, ...]) -> str:
+    """A short name for a set of hand edits: the same edits, the same name."""
+    text = json.dumps(sorted([e.field, e.attribute, e.live] for e in edits), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+class Service:
+    def __init__(self, options: ServeOptions, log: Log) -> None:
+        for name in ("interval", "extract_interval", "grace"):
+            if not getattr(options, name) > 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be a number of seconds above 0")
+        self.o, self.log = options, log
+        self.secret = read_secret(options.webhook_secret_file) if options.webhook_secret_file else None
+        self.triggers = Triggers()
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()  # guards what the HTTP threads read: metrics, role, problem
+        self.metrics = metrics.service(metrics.MetricState())
+        self.leading = False
+        self.role_known = False
+        self.problem: str | None = "starting"
+        self.settings: settings_.Settings | None = None
+        self.elector: Elector | None = None
+        self._term = threading.Event()  # set when a leadership term ends
+        self._generation = 0  # bumped by reload(): settings are read again
+        self._cached: tuple[tuple[str, int], settings_.Settings] | None = None
+        self._clients: dict[tuple[str, ...], ConsulKV] = {}
+        self._repository: Any = None
+        self.synced_commit: str | None = None
+        self.own_index: int | None = None  # the document's ModifyIndex as our last run left it
+        self.last_sync = time.monotonic()
+        self.failures = 0
+        self.retry_at: float | None = None
+        self.edits_seen: frozenset[tuple[str, str, str]] = frozenset()
+        self.pushed: set[str] = set()
+        self._server: Any = None
+        self._worker = threading.Thread(target=self._work, name="worker", daemon=True)
+
+    # --- life cycle ---------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._server = httpserver.start(self.o.listen, self.route, webhook.MAX_BODY)
+        host, port = self._server.server_address[:2]
+        self.log({"event": "started", "version": __version__, "listen": f"{host}:{port}",
+                  "source": self.o.git_url or self.o.repo, "branch": self.o.branch if self.o.git_url else None})
+        self._worker.start()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def alive(self) -> bool:
+        return self._worker.is_alive()
+
+    def reload(self) -> None:
+        """SIGHUP: read fieldsync.yaml and the webhook secret again, and sync."""
+        if self.o.webhook_secret_file:
+            try:
+                self.secret = read_secret(self.o.webhook_secret_file)
+            except UsageError as e:
+                self.log({"event": "reload", "error": f"{e}; the previous secret stays"})
+        self._generation += 1
+        self.log({"event": "reload"})
+        self.triggers.pull(RELOAD)
+
+    def stop(self) -> None:
+        """Finish the run in progress (a run not yet writing gives up before its write), release the lock and the
+        leadership, stop serving."""
+        self.stopping.set()
+        self.triggers.pull("stop")
+        self._worker.join(self.o.grace)
+        if self._worker.is_alive():
+            self.log({"event": "stopping", "error": f"the run in progress did not end within {self.o.grace:g} s; "
+                                                     "abandoned before its write"})
+        if self.elector is not None:
+            problem = self.elector.stop()
+            if problem:
+                self.log({"event": "stopping", "error": f"leadership not released ({problem}); it expires by itself"})
+        self._term.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self.log({"event": "stopped"})
+
+    # --- HTTP -----------------------------------------------------------------------------------------------------
+
+    def route(self, request: Request) -> Answer:
+        if request.path == "/hooks/github":
+            if request.method != "POST":
+                return Answer(405, "POST only\n")
+            return self._delivery(request)
+        if request.method != "GET":
+            return Answer(405, "GET only\n")
+        if request.path == "/metrics":
+            with self._lock:
+                state = self.metrics
+            return Answer(200, metrics.exposition(state, __version__), CONTENT_TYPE_LATEST)
+        if request.path == "/healthz":
+            return Answer(200, "ok\n")
+        if request.path == "/readyz":
+            ready, why = self.readiness()
+            return Answer(200 if ready else 503, why + "\n")
+        return Answer(404, "not found: try /metrics, /healthz, /readyz or POST /hooks/github\n")
+
+    def readiness(self) -> tuple[bool, str]:
+        with self._lock:
+            if self.problem:
+                return False, self.problem
+            if not self.role_known:
+                return False, "electing a leader"
+            return True, "leader" if self.leading else "standby"
+
+    def _delivery(self, request: Request) -> Answer:
+        headers = request.headers
+        verdict = webhook.judge(self.secret, headers.get("x-github-event"), headers.get("x-hub-signature-256"),
+                                request.body, self.o.branch)
+        if verdict.sync:
+            verdict = self._pass_on(verdict)
+        with self._lock:
+            self.metrics = metrics.delivered(self.metrics, verdict.result)
+        self.log({"event": "webhook", "delivery": headers.get("x-github-delivery"),
+                  "github_event": headers.get("x-github-event"), "result": verdict.result, "status": verdict.status,
+                  "commit": verdict.commit, "message": verdict.message})
+        return Answer(verdict.status, verdict.message + "\n")
+
+    def _pass_on(self, verdict: webhook.Verdict) -> webhook.Verdict:
+        """The leader syncs; a standby tells the leader through the nudge key."""
+        if self.leading:
+            self.triggers.pull(WEBHOOK)
+            return verdict
+        s = self.settings
+        if s is None:
+            return replace(verdict, status=503, result="rejected", sync=False,
+                           message="not ready (no commit fetched yet); nothing done")
+        try:
+            self._client(s.consul_addresses).put(nudge_key(s.key, s.state_prefix),
+                                                 json.dumps({"commit": verdict.commit, "at": time.time()}).encode())
+        except FieldsyncError as e:
+            return replace(verdict, status=503, result="rejected", sync=False,
+                           message=f"standby could not pass the delivery on to the leader: {e}")
+        return replace(verdict, message="passed on to the leader")
+
+    # --- leadership -------------------------------------------------------------------------------------------------
+
+    def _on_leader(self, leading: bool) -> None:
+        with self._lock:
+            changed = leading != self.leading or not self.role_known
+            self.leading, self.role_known = leading, True
+            self.metrics = replace(self.metrics, leader=float(leading))
+        if not changed:
+            return
+        self.log({"event": "leader" if leading else "standby"})
+        if not leading:
+            self._term.set()
+            return
+        s = self.settings
+        assert s is not None  # the election starts once the settings are known
+        self._term = term = threading.Event()
+        for key, reason in ((s.key, KV), (nudge_key(s.key, s.state_prefix), WEBHOOK)):
+            threading.Thread(target=self._watch, args=(s, key, reason, term), name=f"watch {reason}",
+                             daemon=True).start()
+        self.triggers.pull(LEADER)
+
+    def _on_consul(self, problem: str | None) -> None:
+        with self._lock:
+            before, self.problem = self.problem, (f"Consul: {problem}" if problem else None)
+        if problem and before != self.problem:
+            self.log({"event": "consul", "error": problem})
+
+    def _watch(self, s: settings_.Settings, key: str, reason: str, term: threading.Event) -> None:
+        """While this term lasts, a blocking query on `key`: a change made by anyone pulls `reason`."""
+        kv = self.o.connect(s.consul_addresses)
+        index, seen, failures = 0, None, 0
+        while not term.is_set():
+            try:
+                found = kv.watch(key, index, WATCH_WAIT)
+            except Exception as e:  # Consul's failures, and a bug's: the watch goes on
+                self._on_consul(problem(e))
+                failures += 1
+                term.wait(backoff(failures, RETRY_CAP))
+                continue
+            failures = 0
+            if seen is not None and found.modify_index != seen and not term.is_set():
+                self.triggers.pull(reason, found.modify_index if reason == KV else None)
+            index, seen = found.next_index, found.modify_index
+
+    # --- the worker ---------------------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        s = self._first_fetch()
+        if s is None:
+            return
+        self.elector = Elector(lambda: self.o.connect(s.consul_addresses), leader_key(s.key, s.state_prefix),
+                               self._on_leader, self._on_consul)
+        self.elector.start()
+        next_fetch = time.monotonic() + jittered(self.o.interval)
+        while not self.stopping.is_set():
+            wake = min(next_fetch, self.last_sync + self.o.extract_interval, self.retry_at or next_fetch)
+            reasons = self.triggers.take(max(0.0, wake - time.monotonic()))
+            now = time.monotonic()
+            if self.stopping.is_set():
+                return
+            if now >= next_fetch:
+                reasons.add(INTERVAL)
+                next_fetch = now + jittered(self.o.interval)
+            if now >= self.last_sync + self.o.extract_interval:
+                reasons.add(EXTRACT)
+            if self.retry_at is not None and now >= self.retry_at:
+                reasons.add(RETRY)
+            if self.leading and reasons:
+                try:
+                    self._run(reasons)
+                except Terminated:
+                    self.log({"event": "sync", "outcome": "abandoned", "trigger": ",".join(sorted(reasons)),
+                              "error": "stopping: the run gave up before its write; nothing written"})
+                    return
+            elif not self.leading:
+                self.last_sync = now  # a standby does not extract; on taking over it syncs at once anyway
+
+    def _first_fetch(self) -> settings_.Settings | None:
+        """The settings of the first commit fetched, retried with backoff until then (or until stopped)."""
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                self.settings = self._settings(self._fetch())
+                with self._lock:
+                    self.problem = None
+                return self.settings
+            except Exception as e:  # a failing remote, and a bug: tried again
+                with self._lock:
+                    self.problem = f"waiting for the first fetch: {problem(e)}"
+                failures += 1
+                self.log({"event": "fetch", "error": problem(e), "retry_in_s": backoff(failures, self.o.interval)})
+                self.stopping.wait(backoff(failures, self.o.interval))
+        return None
+
+    def _fetch(self) -> str:
+        """The commit to sync: the branch fetched from --git-url, or --repo's HEAD."""
+        if self.o.git_url is None:
+            self._repository = git.open_repo(self.o.repo)
+            return str(git.resolve_commit(self._repository, "HEAD").id)
+        credentials = git.remote_credentials(self.o.git_token_file, self.o.git_ssh_key)
+        if self._repository is None:
+            self._repository = git.clone_or_open(self.o.git_url, self.o.repo, credentials)
+        return git.fetch_branch(self._repository, self.o.branch, credentials)
+
+    def _settings(self, commit: str) -> settings_.Settings:
+        """fieldsync.yaml as the commit holds it (a clone) or as the work tree holds it (--repo), read again when the
+        commit changes or on reload; flags win."""
+        if self._cached is not None and self._cached[0] == (commit, self._generation):
+            return self._cached[1]
+        committed = None
+        if self.o.git_url is not None:
+            committed = (f"{self.o.git_url}@{commit[:12]}:{CONFIG_FILE}",
+                         git.read_at(self._repository, commit, CONFIG_FILE))
+        s = settings_.resolve(repo=self.o.repo, config_path=self.o.config_path, prometheus=self.o.prometheus,
+                              key=self.o.key, lock_timeout=self.o.lock_timeout, drift=self.o.drift,
+                              committed=committed)
+        self._cached = ((commit, self._generation), s)
+        return s
+
+    def _client(self, addresses: tuple[str, ...]) -> ConsulKV:
+        if addresses not in self._clients:
+            self._clients[addresses] = self.o.connect(addresses)
+        return self._clients[addresses]
+
+    def _due(self, reasons: set[str], commit: str) -> bool:
+        if reasons & ALWAYS or commit != self.synced_commit:
+            return True
+        return KV in reasons and self.triggers.kv_index != self.own_index
+
+    def _before_write(self) -> None:
+        if self.stopping.is_set():
+            raise Terminated()
+
+    def _run(self, reasons: set[str]) -> None:
+        """Fetch and sync once; a failure is logged, counted and retried with backoff, never raised."""
+        started, commit = time.monotonic(), None
+        trigger = ",".join(sorted(reasons))
+        try:
+            commit = self._fetch()
+            s = self._settings(commit)
+            if not self._due(reasons, commit):
+                return
+            kv = self._client(s.consul_addresses)
+            options = SyncOptions(repo=s.repo, key=s.key, servers=s.servers, rev=commit, dry_run=self.o.dry_run,
+                                  lock_timeout=s.lock_timeout, allow_rollback=self.o.allow_rollback,
+                                  force=self.o.force, drift=s.drift, state_prefix=s.state_prefix, budget=s.budget,
+                                  allow_delete=self.o.allow_delete)
+            report = sync(options, kv, notify=lambda line: self.log({"event": "waiting", "message": line}),
+                          before_write=self._before_write)
+        except FieldsyncError as e:
+            self._count("refused" if isinstance(e, Refused) else "failed", started, trigger, commit, error=str(e))
+            return
+        except Exception as e:  # a bug: reported, and the service goes on
+            self._count("failed", started, trigger, commit, error=problem(e))
+            return
+        self._count(report.outcome, started, trigger, commit, report=report)
+        self._push_hand_edits(report, kv, s)
+
+    def _count(self, outcome: str, started: float, trigger: str, commit: str | None,
+               report: SyncReport | None = None, error: str | None = None) -> None:
+        """Metrics, state and the log line of one run."""
+        seconds = time.monotonic() - started
+        event: dict[str, Any] = {"event": "sync", "trigger": trigger, "commit": commit, "outcome": outcome}
+        with self._lock:
+            self.metrics = metrics.observe(self.metrics, outcome, seconds, time.time(), report)
+        if outcome == "failed":
+            self.failures += 1
+            self.retry_at = time.monotonic() + backoff(self.failures, self.o.interval)
+            event.update(error=error, retry_in_s=round(self.retry_at - time.monotonic(), 1))
+        else:
+            self.failures, self.retry_at = 0, None
+            self.last_sync = time.monotonic()
+            self.synced_commit = commit
+        if report is not None:
+            plan = report.plan
+            self.own_index = report.index_after or plan.index
+            edits = frozenset((e.field, e.attribute, json.dumps(e.live, default=str))
+                              for e in (*plan.kept, *plan.conflicts, *plan.overwritten))
+            if edits and edits != self.edits_seen:
+                with self._lock:
+                    self.metrics = replace(self.metrics, drift_events=(self.metrics.drift_events or 0) + 1)
+            self.edits_seen = edits
+            statuses = plan.inputs.statuses
+            event.update(
+                servers_ok=sum(s.success for s in statuses),
+                servers_failed=[s.name for s in statuses if not s.success],
+                fields_added=len(plan.diff.added), fields_changed=len(plan.diff.changed),
+                fields_removed=len(plan.diff.removed), hand_edits=len(plan.kept), conflicts=len(plan.conflicts),
+                overwritten=len(plan.overwritten), reason=report.reason, warnings=list(report.warnings) or None)
+        elif error is not None and outcome == "refused":
+            event["error"] = error
+        event["duration_ms"] = round(seconds * 1000)
+        self.log(event)
+
+    def _push_hand_edits(self, report: SyncReport, kv: ConsulKV, s: settings_.Settings) -> None:
+        """--push-hand-edits: commit the kept hand edits on a branch named after them and push it, once per set."""
+        kept = report.plan.kept
+        if not (self.o.push_hand_edits and self.o.git_url and kept):
+            return
+        branch = f"{self.o.push_hand_edits}{edits_id(kept)}"
+        if branch in self.pushed:
+            return
+        try:
+            if self._repository.lookup_branch(branch) is None:
+                result = import_document(repo=s.repo, key=s.key, kv=kv, branch=branch)
+                if result.commit is None:
+                    self.pushed.add(branch)  # nothing the files do not already hold
+                    return
+            git.push_branch(self._repository, branch,
+                            git.remote_credentials(self.o.git_token_file, self.o.git_ssh_key))
+        except FieldsyncError as e:
+            self.log({"event": "push", "branch": branch, "error": str(e)})
+            return
+        self.pushed.add(branch)
+        self.log({"event": "push", "branch": branch, "hand_edits": len(kept)})

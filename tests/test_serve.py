@@ -1,0 +1,197 @@
+"""`fieldsync serve` against real Consul, real Prometheus, a real bare git remote and real HTTP."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from support import kv
+from support.commands import customize_company
+from support.gitrepo import GitRepo, bare_remote, push
+from support.serving import Served, secret_file
+
+from fieldsync.localservers import ConsulAgent, Prometheus
+
+
+def _serve(consul: ConsulAgent, remote: str, workdir: Path, prometheus: str, key: str, *extra: str,
+           secret: Path | None = None) -> Served:
+    args = ["--git-url", remote, "--workdir", str(workdir), "--key", key, "--prometheus", prometheus,
+            "--interval", "3600", *extra]
+    if secret is not None:
+        args += ["--webhook-secret-file", str(secret)]
+    return Served(consul, *args)
+
+
+def test_a_signed_push_delivery_syncs_the_new_commit_and_a_bad_one_is_refused(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
+    key = "serve/webhook"
+    remote = bare_remote(tmp_path / "remote.git", field_repo)
+    served = _serve(consul, remote, tmp_path / "work", example_prometheus.url, key, secret=secret_file(tmp_path))
+    try:
+        first = served.wait_for(lambda e: e["event"] == "sync")
+        assert first["outcome"] == "written" and first["trigger"] == "leader", served.log
+        commit = customize_company(field_repo)
+        push(field_repo)
+        payload = {"ref": "refs/heads/main", "after": commit}
+
+        assert served.deliver(payload, secret="wrong")[0] == 401
+        assert served.deliver(payload, secret=None)[0] == 401
+        assert served.deliver({"zen": "hi"}, event="ping")[0] == 200
+        assert kv.records(consul, key)["company"].get("display_name") != "Empresa"
+
+        mark = len(served.events)
+        status, text = served.deliver(payload)
+        assert status == 202, text
+        synced = served.wait_for(lambda e: e["event"] == "sync" and e["commit"] == commit, after=mark)
+        assert synced["outcome"] == "written" and "webhook" in synced["trigger"], served.log
+        assert kv.records(consul, key)["company"]["display_name"] == "Empresa"
+        assert served.metric("fieldsync_webhook_deliveries_total", result="rejected") == 2
+        assert served.metric("fieldsync_webhook_deliveries_total", result="accepted") == 2
+    finally:
+        assert served.stop(signal.SIGTERM) == 0, served.log
+    assert "Traceback" not in served.log
+
+
+def test_a_hand_edit_is_reported_at_once_and_pushed_for_review(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
+    key = "serve/hand-edit"
+    remote = bare_remote(tmp_path / "remote.git", field_repo)
+    served = _serve(consul, remote, tmp_path / "work", example_prometheus.url, key, "--push-hand-edits", "hand-edits/")
+    try:
+        served.wait_for(lambda e: e["event"] == "sync")
+        assert served.metric("fieldsync_drift_events_total") == 0
+        mark = len(served.events)
+        kv.hand_edit(consul, key, "company", display_name="Cliente")
+
+        seen = served.wait_for(lambda e: e["event"] == "sync", after=mark)
+        assert seen["trigger"] == "kv" and seen["hand_edits"] == 1 and seen["fields_changed"] == 0, served.log
+        assert served.metric("fieldsync_hand_edits_pending") == 1
+        assert served.metric("fieldsync_drift_events_total") == 1
+        kept = kv.run_record(consul, key)["last"]["hand_edits_kept"]
+        assert [(e["field"], e["attribute"], e["live"]) for e in kept] == [("company", "display_name", "Cliente")]
+        assert kv.records(consul, key)["company"]["display_name"] == "Cliente"  # keep: the edit stays
+
+        pushed = served.wait_for(lambda e: e["event"] == "push", after=mark)
+        assert "error" not in pushed, served.log
+        branch = GitRepo.open(tmp_path / "remote.git").repo.branches[pushed["branch"]]
+        company = branch.peel().tree["fields/company.yaml"].data.decode()
+        assert "display_name: Cliente" in company
+    finally:
+        assert served.stop() == 0, served.log
+
+
+def test_two_replicas_elect_one_leader_that_hands_over_on_sigterm_and_on_sigkill(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
+    key = "serve/replicas"
+    remote = bare_remote(tmp_path / "remote.git", field_repo)
+    replicas = [_serve(consul, remote, tmp_path / f"work{n}", example_prometheus.url, key) for n in range(3)]
+    try:
+        leader = _new_leader(replicas, [0, 0, 0])
+        marks = [len(r.events) for r in replicas]
+        assert leader.stop(signal.SIGTERM) == 0, leader.log
+        second = _new_leader(replicas, marks)
+        synced = second.wait_for(lambda e: e["event"] == "sync", after=marks[replicas.index(second)])
+        assert synced["outcome"] == "unchanged", second.log
+
+        marks = [len(r.events) for r in replicas]
+        second.stop(signal.SIGKILL)
+        third = _new_leader(replicas, marks)
+        assert third.wait_for(lambda e: e["event"] == "sync", after=marks[replicas.index(third)])["outcome"] == \
+            "unchanged"
+    finally:
+        for replica in replicas:
+            replica.stop()
+    assert not any("Traceback" in r.log for r in replicas)
+
+
+def _new_leader(replicas: list[Served], marks: list[int], timeout: float = 60) -> Served:
+    """The replica that becomes the leader after the given log positions; every other live one reports standby."""
+    deadline = time.monotonic() + timeout
+    while True:
+        leaders = [r for r, mark in zip(replicas, marks, strict=True)
+                   if any(e["event"] == "leader" for e in r.events[mark:])]
+        if leaders:
+            break
+        assert time.monotonic() < deadline, [r.log for r in replicas]
+        time.sleep(0.1)
+    assert len(leaders) == 1, [r.log for r in replicas]
+    for replica in replicas:
+        if replica.process.poll() is None:
+            replica.wait_for(lambda e: e["event"] in ("leader", "standby"))
+            expected = (1.0, "leader") if replica is leaders[0] else (0.0, "standby")
+            assert (replica.metric("fieldsync_leader"), replica.get("/readyz")[1].strip()) == expected, replica.log
+    return leaders[0]
+
+
+SERIES = ("fieldsync_sync_runs_total", "fieldsync_sync_duration_seconds_bucket",
+          "fieldsync_last_success_timestamp_seconds", "fieldsync_commits_behind", "fieldsync_hand_edits_pending",
+          "fieldsync_prometheus_up", "fieldsync_leader", "fieldsync_webhook_deliveries_total",
+          "fieldsync_drift_events_total", "fieldsync_build_info")
+
+
+def test_a_real_prometheus_scrapes_the_series_and_loads_the_alerting_rules(
+        consul: ConsulAgent, example_prometheus: Prometheus, start_prometheus, field_repo: GitRepo,  # noqa: ANN001
+        tmp_path: Path) -> None:
+    rules = Path(__file__).resolve().parents[1] / "docs" / "monitoring" / "fieldsync-alerts.yml"
+    served = Served(consul, "--repo", str(field_repo.path), "--key", "serve/scraped", "--prometheus",
+                    example_prometheus.url, "--webhook-secret-file", str(secret_file(tmp_path)))
+    try:
+        served.wait_for(lambda e: e["event"] == "sync")
+        target = served.url.split("//")[1]
+        scraper = start_prometheus(
+            f"global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{rules}']\n"
+            f"scrape_configs:\n  - job_name: fieldsync\n    static_configs: [{{targets: ['{target}']}}]\n")
+        deadline = time.monotonic() + 60
+        missing: list[str] = list(SERIES)
+        while missing and time.monotonic() < deadline:
+            missing = [name for name in SERIES if not _query(scraper.url, f'{name}{{job="fieldsync"}}')]
+            time.sleep(0.5)
+        assert not missing, served.log
+        assert _query(scraper.url, 'fieldsync_leader{job="fieldsync"}')[0]["value"][1] == "1"
+        assert _query(scraper.url, 'fieldsync_sync_runs_total{job="fieldsync",outcome="written"}')[0]["value"][1] == "1"
+        groups = json.loads(_get(f"{scraper.url}/api/v1/rules"))["data"]["groups"]
+        assert {r["name"] for g in groups for r in g["rules"]} >= {"FieldsyncSyncFailing", "FieldsyncNoLeader"}
+        assert all(r["health"] != "err" for g in groups for r in g["rules"]), groups
+    finally:
+        assert served.stop() == 0, served.log
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read().decode("utf-8")
+
+
+def _query(prometheus: str, expression: str) -> list[dict]:
+    return json.loads(_get(f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expression})}"))["data"][
+        "result"]
+
+
+def test_sighup_reads_the_config_again(consul: ConsulAgent, example_prometheus: Prometheus,
+                                       field_repo: GitRepo) -> None:
+    key = "serve/reload"
+
+    def config(drift: str) -> str:
+        return f"key: {key}\ndrift: {drift}\nprometheus: [{{name: a, url: '{example_prometheus.url}'}}]\n"
+
+    field_repo.write("fieldsync.yaml", config("keep"))
+    field_repo.commit("config")
+    served = Served(consul, "--repo", str(field_repo.path), "--interval", "3600")
+    try:
+        served.wait_for(lambda e: e["event"] == "sync")
+        mark = len(served.events)
+        kv.hand_edit(consul, key, "company", display_name="Cliente")
+        served.wait_for(lambda e: e["event"] == "sync" and e["hand_edits"] == 1, after=mark)
+        assert kv.records(consul, key)["company"]["display_name"] == "Cliente"
+
+        field_repo.write("fieldsync.yaml", config("revert"))
+        mark = len(served.events)
+        served.process.send_signal(signal.SIGHUP)
+        reverted = served.wait_for(lambda e: e["event"] == "sync", after=mark)
+        assert reverted["trigger"] == "reload" and reverted["overwritten"] == 1, served.log
+        assert kv.records(consul, key)["company"].get("display_name") != "Cliente"
+    finally:
+        assert served.stop() == 0, served.log

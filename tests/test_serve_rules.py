@@ -1,0 +1,134 @@
+"""The pure parts of `fieldsync serve`: webhook verdicts, timing, log lines, coalescing, and the routes' answers."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from fieldsync.adapters.httpserver import Request, parse_listen
+from fieldsync.errors import UsageError
+from fieldsync.render import log_line
+from fieldsync.rules import metrics
+from fieldsync.rules.schedule import backoff, jittered
+from fieldsync.rules.webhook import judge, signature
+from fieldsync.usecases.serve import WEBHOOK, ServeOptions, Service, Triggers
+
+SECRET = b"s3cret"
+PUSH = json.dumps({"ref": "refs/heads/main", "after": "a" * 40}).encode()
+
+
+def test_judge_answers_each_kind_of_delivery() -> None:
+    good = signature(SECRET, PUSH)
+    assert judge(SECRET, "push", good, PUSH, "main").status == 202
+    assert judge(SECRET, "push", good, PUSH, "main").commit == "a" * 40
+    assert judge(SECRET, "push", None, PUSH, "main").status == 401
+    assert judge(SECRET, "push", signature(b"other", PUSH), PUSH, "main").status == 401
+    assert judge(SECRET, "push", good.upper(), PUSH, "main").status == 401
+    assert judge(SECRET, "push", good, PUSH + b" ", "main").status == 401  # the body as signed, byte for byte
+    assert judge(SECRET, "push", good, PUSH, "release").result == "ignored"
+    assert judge(None, "push", good, PUSH, "main").status == 404
+    ping = b'{"zen": "x"}'
+    assert judge(SECRET, "ping", signature(SECRET, ping), ping, "main").status == 200
+    issues = b"{}"
+    assert judge(SECRET, "issues", signature(SECRET, issues), issues, "main").result == "ignored"
+    junk = b"[1"
+    assert judge(SECRET, "push", signature(SECRET, junk), junk, "main").status == 400
+    listed = b"[1]"
+    assert judge(SECRET, "push", signature(SECRET, listed), listed, "main").status == 400
+
+
+def test_jitter_stays_within_ten_percent_and_backoff_doubles_to_its_cap() -> None:
+    rng = random.Random(7)
+    delays = [jittered(60, rng) for _ in range(1000)]
+    assert 54 <= min(delays) < 55 and 65 < max(delays) <= 66
+    assert [backoff(n, 10) for n in range(6)] == [0, 1, 2, 4, 8, 10]
+    assert backoff(10_000, 60) == 60
+
+
+def test_triggers_coalesce_into_one_set() -> None:
+    triggers = Triggers()
+    for _ in range(100):
+        triggers.pull(WEBHOOK)
+    triggers.pull("kv", 42)
+    assert triggers.take(0) == {WEBHOOK, "kv"} and triggers.kv_index == 42
+    assert triggers.take(0) == set()
+
+
+def test_log_lines_are_logfmt_or_json() -> None:
+    event = {"event": "sync", "commit": "abc", "outcome": "failed", "error": 'cannot reach "x"', "warnings": None,
+             "servers_failed": ["a", "b"]}
+    assert log_line(event, "text", "T") == 'T sync commit=abc outcome=failed error="cannot reach \\"x\\"" ' \
+                                           "servers_failed=a,b"
+    assert json.loads(log_line(event, "json", "T")) == {"time": "T", "event": "sync", "commit": "abc",
+                                                        "outcome": "failed", "error": 'cannot reach "x"',
+                                                        "servers_failed": ["a", "b"]}
+
+
+def test_listen_addresses() -> None:
+    assert parse_listen("127.0.0.1:9469") == ("127.0.0.1", 9469)
+    assert parse_listen("[::1]:0") == ("::1", 0)
+    assert parse_listen(":9469") == ("0.0.0.0", 9469)
+    for bad in ("9469", "host:", "host:70000", "host:http"):
+        with pytest.raises(UsageError, match="--listen"):
+            parse_listen(bad)
+
+
+def _service(tmp_path: Path, secret: str | None = "  s3cret\n") -> Service:
+    path = None
+    if secret is not None:
+        path = tmp_path / "secret"
+        path.write_text(secret)
+    options = ServeOptions(repo=str(tmp_path), connect=lambda addresses: None,  # type: ignore[arg-type,return-value]
+                           webhook_secret_file=str(path) if path else None)
+    return Service(options, log=lambda event: None)
+
+
+def _delivery(service: Service, signature_header: str | None, event: str = "push") -> int:
+    headers = {"x-github-event": event}
+    if signature_header is not None:
+        headers["x-hub-signature-256"] = signature_header
+    return service.route(Request("POST", "/hooks/github", headers, PUSH)).status
+
+
+def test_a_delivery_that_is_not_signed_with_the_secret_triggers_nothing(tmp_path: Path) -> None:
+    service = _service(tmp_path)
+    service.leading = True
+    assert _delivery(service, None) == 401
+    assert _delivery(service, signature(b"wrong", PUSH)) == 401
+    assert service.triggers.take(0) == set()
+    assert service.metrics.deliveries == {"accepted": 0, "rejected": 2, "ignored": 0}
+    assert _delivery(service, signature(SECRET, PUSH)) == 202  # the file's whitespace is not part of the secret
+    assert service.triggers.take(0) == {WEBHOOK}
+
+
+def test_routes_answer_health_readiness_and_metrics(tmp_path: Path) -> None:
+    service = _service(tmp_path, secret=None)
+    get = lambda path: service.route(Request("GET", path, {}, b""))  # noqa: E731
+    assert get("/healthz").status == 200
+    assert (get("/readyz").status, get("/readyz").body) == (503, "starting\n")
+    service.problem, service.role_known = None, True
+    assert (get("/readyz").status, get("/readyz").body) == (200, "standby\n")
+    service.problem = "Consul: cannot reach Consul (watching k)"
+    assert get("/readyz").status == 503 and "cannot reach" in get("/readyz").body
+    assert "fieldsync_leader 0.0" in get("/metrics").body
+    assert get("/nothing").status == 404
+    assert _delivery(service, None) == 404  # no secret: webhooks are off
+    assert service.route(Request("DELETE", "/metrics", {}, b"")).status == 405
+
+
+def test_the_service_refuses_an_empty_secret_and_a_zero_interval(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is empty"):
+        _service(tmp_path, secret=" \n")
+    with pytest.raises(UsageError, match="--interval"):
+        Service(ServeOptions(repo=".", connect=lambda a: None, interval=0), log=lambda e: None)  # type: ignore
+
+
+def test_the_service_metrics_start_as_a_standby_with_nothing_counted() -> None:
+    state = metrics.service(metrics.MetricState())
+    text = metrics.exposition(metrics.delivered(state, "accepted"), "1.0")
+    assert 'fieldsync_webhook_deliveries_total{result="accepted"} 1.0' in text
+    assert "fieldsync_drift_events_total 0.0" in text and "fieldsync_leader 0.0" in text
+    assert "fieldsync_leader" not in metrics.exposition(metrics.MetricState(), "1.0")  # not in a one-shot textfile
