@@ -228,30 +228,16 @@ key "fieldsync/acl/fields.status" { policy = "read" }
 """
 
 
-def _token(agent, name: str, rules: str) -> str:  # noqa: ANN001 - a ConsulAgent with ACLs
-    import os
-    import subprocess
-
-    from fieldsync.localservers import find_binary
-
-    env = {**os.environ, "CONSUL_HTTP_ADDR": agent.http_addr, "CONSUL_HTTP_TOKEN": "root-secret"}
-    consul_bin = find_binary("consul")
-    subprocess.run([consul_bin, "acl", "policy", "create", "-name", name, "-rules", rules], env=env, check=True,
-                   capture_output=True, timeout=30)
-    created = subprocess.run([consul_bin, "acl", "token", "create", "-policy-name", name, "-format", "json"],
-                             env=env, check=True, capture_output=True, timeout=30, text=True)
-    return json.loads(created.stdout)["SecretID"]
-
-
 def test_least_privilege_acl_policies(start_consul, example_prometheus, field_repo) -> None:
     from support.commands import cli, run_sync
+    from support.kv import MASTER_TOKEN, acl_token
 
-    agent = start_consul(acl_master_token="root-secret")
+    agent = start_consul(acl_master_token=MASTER_TOKEN)
     prom = example_prometheus
     key = "acl/fields"
-    sync_token = _token(agent, "fieldsync-sync", SYNC_POLICY)
-    plan_token = _token(agent, "fieldsync-plan", PLAN_POLICY)
-    lacking = {name: _token(agent, f"lacks-{name}", "\n".join(line for line in SYNC_POLICY.splitlines()
+    sync_token = acl_token(agent, "fieldsync-sync", SYNC_POLICY)
+    plan_token = acl_token(agent, "fieldsync-plan", PLAN_POLICY)
+    lacking = {name: acl_token(agent, f"lacks-{name}", "\n".join(line for line in SYNC_POLICY.splitlines()
                                                                if fragment not in line))
                for name, fragment in (("document", '"acl/fields"'), ("lock", ".lock"), ("status", ".status"),
                                       ("session", "session_prefix"))}

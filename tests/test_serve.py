@@ -12,15 +12,17 @@ from pathlib import Path
 from support import kv
 from support.commands import customize_company
 from support.gitrepo import GitRepo, bare_remote, push
+from support.kv import MASTER_TOKEN, acl_token
 from support.serving import Served, secret_file
 
-from fieldsync.localservers import ConsulAgent, Prometheus
+from fieldsync.adapters.consul import SESSION_TTL
+from fieldsync.localservers import ConsulAgent, Prometheus, RecordingProxy
 
 
-def _serve(consul: ConsulAgent, remote: str, workdir: Path, prometheus: str, key: str, *extra: str,
+def _serve(consul: ConsulAgent | str, remote: str, workdir: Path, prometheus: str, key: str, *extra: str,
            secret: Path | None = None) -> Served:
     args = ["--git-url", remote, "--workdir", str(workdir), "--key", key, "--prometheus", prometheus,
-            "--interval", "3600", *extra]
+            *(() if "--interval" in extra else ("--interval", "3600")), *extra]
     if secret is not None:
         args += ["--webhook-secret-file", str(secret)]
     return Served(consul, *args)
@@ -195,3 +197,88 @@ def test_sighup_reads_the_config_again(consul: ConsulAgent, example_prometheus: 
         assert kv.records(consul, key)["company"].get("display_name") != "Cliente"
     finally:
         assert served.stop() == 0, served.log
+
+
+def test_an_idle_leader_asks_consul_only_for_its_blocking_queries_and_renewals(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
+    key = "serve/idle"
+    proxy = RecordingProxy(consul.http_addr)
+    remote = bare_remote(tmp_path / "remote.git", field_repo)
+    served = _serve(proxy.address, remote, tmp_path / "work", example_prometheus.url, key, "--interval", "1")
+    try:
+        served.wait_for(lambda e: e["event"] == "sync")
+        time.sleep(1)  # the watches settle on their index
+        start = time.monotonic()
+        time.sleep(SESSION_TTL)  # a whole TTL: three renewals, and three fetches that find nothing new
+        asked = proxy.since(start)
+        watching = {path for at, method, path, query in proxy.requests if at < start and "index" in query}
+    finally:
+        assert served.stop() == 0, served.log
+        proxy.stop()
+    kinds = {(method, path.rsplit("/", 1)[0] if "renew" in path else path, "index" in query)
+             for method, path, query in asked}
+    assert kinds == {("PUT", "/v1/session/renew", False)}, asked
+    assert watching == {f"/v1/kv/{key}", f"/v1/kv/fieldsync/{key}.nudge"}  # the blocking queries, still open
+    assert [e for e in served.events if e["event"] == "sync"][1:] == [], served.log  # no run: nothing changed
+
+
+SERVE_POLICY = """
+key "acl/served" { policy = "write" }
+key "fieldsync/acl/served.lock" { policy = "write" }
+key "fieldsync/acl/served.status" { policy = "write" }
+key "fieldsync/acl/served.leader" { policy = "write" }
+key "fieldsync/acl/served.nudge" { policy = "write" }
+session_prefix "" { policy = "write" }
+"""
+
+
+def test_serve_needs_only_its_acl_policy_and_says_what_is_denied(start_consul, example_prometheus: Prometheus,  # noqa: ANN001
+                                                                  field_repo: GitRepo) -> None:
+    agent = start_consul(acl_master_token=MASTER_TOKEN)
+    token = acl_token(agent, "fieldsync-serve", SERVE_POLICY)
+    without_leader = acl_token(agent, "lacks-leader", SERVE_POLICY.replace(".leader", ".other"))
+    args = ("--repo", str(field_repo.path), "--key", "acl/served", "--prometheus", example_prometheus.url)
+    served = Served(agent, *args, env={"CONSUL_HTTP_TOKEN": token})
+    denied = Served(agent, *args, env={"CONSUL_HTTP_TOKEN": without_leader})
+    try:
+        assert served.wait_for(lambda e: e["event"] == "sync")["outcome"] == "written", served.log
+        problem = denied.wait_for(lambda e: e["event"] == "consul")
+        assert "Consul denied watching fieldsync/acl/served.leader" in problem["error"], denied.log
+        status, reason = denied.get("/readyz")
+        assert status == 503 and "denied" in reason
+    finally:
+        assert served.stop() == 0 and denied.stop() == 0, served.log + denied.log
+
+
+def test_the_service_rides_out_prometheus_and_consul_going_down(start_consul, start_prometheus,  # noqa: ANN001
+                                                               example_config: str, field_repo: GitRepo) -> None:
+    agent = start_consul(dev=False)  # keeps KV across the restart
+    prom = start_prometheus(example_config)
+    key = "serve/faults"
+    served = Served(agent, "--repo", str(field_repo.path), "--key", key, "--prometheus", prom.url,
+                    "--interval", "2")
+    try:
+        served.wait_for(lambda e: e["event"] == "sync")
+        prom.stop()
+        mark = len(served.events)
+        kv.hand_edit(agent, key, "company", display_name="Cliente")
+        failed = served.wait_for(lambda e: e["event"] == "sync", after=mark)
+        assert failed["outcome"] == "failed" and "nothing written" in failed["error"], served.log
+        prom.start()
+        recovered = served.wait_for(lambda e: e["event"] == "sync" and e["outcome"] != "failed", after=mark)
+        assert "retry" in recovered["trigger"] and recovered["hand_edits"] == 1, served.log
+
+        agent.stop()
+        served.wait_for(lambda e: e["event"] == "consul", after=mark)
+        assert served.get("/readyz")[0] == 503 and served.get("/healthz")[0] == 200
+        agent.start()
+        served.wait_for(lambda e: e.get("status") == "answers", after=mark)
+        assert kv.records(agent, key)["company"]["display_name"] == "Cliente"
+        mark = len(served.events)
+        kv.hand_edit(agent, key, "site", display_name="Sitio")  # watched again
+        seen = served.wait_for(lambda e: e["event"] == "sync", after=mark)
+        assert seen["outcome"] == "written" and seen["hand_edits"] == 2, served.log
+        assert served.wait_ready() == "leader"
+    finally:
+        assert served.stop() == 0, served.log
+    assert "Traceback" not in served.log

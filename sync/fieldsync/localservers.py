@@ -279,3 +279,60 @@ class Prometheus(LocalServer):
         status, body = _get(f"{self.url}/-/reload", method="POST", timeout=10)
         if status != 200:
             raise RuntimeError(f"prometheus reload failed ({status}): {body[:500]!r}")
+
+
+class RecordingProxy:
+    """An HTTP proxy on a free loopback port that passes every request on to `upstream` (host:port) and records it:
+    (time, method, path, query). Shows what a client asks of Consul, blocking queries included."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        self.requests: list[tuple[float, str, str, dict[str, list[str]]]] = []
+        recorded = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                parts = urlsplit(self.path)
+                recorded.append((time.monotonic(), self.command, parts.path, parse_qs(parts.query)))
+                connection = http.client.HTTPConnection(upstream, timeout=None)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                    connection.request(self.command, self.path, body=body or None, headers=headers)
+                    answer = connection.getresponse()
+                    data = answer.read()
+                except OSError:
+                    self.send_error(502)
+                    return
+                finally:
+                    connection.close()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = _forward
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def since(self, start: float) -> list[tuple[str, str, dict[str, list[str]]]]:
+        return [(method, path, query) for at, method, path, query in list(self.requests) if at >= start]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

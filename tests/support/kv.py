@@ -50,3 +50,17 @@ def run_record(agent: ConsulAgent, key: str = KEY) -> dict:
     record, _ = live(agent, f"{STATE_PREFIX}{key}.status")
     assert record is not None
     return record
+
+
+MASTER_TOKEN = "root-secret"  # what tests give start_consul(acl_master_token=...)
+
+
+def acl_token(agent: ConsulAgent, name: str, rules: str) -> str:
+    """A new token holding one new policy with `rules`, made with the consul CLI."""
+    env = {**os.environ, "CONSUL_HTTP_ADDR": agent.http_addr, "CONSUL_HTTP_TOKEN": MASTER_TOKEN}
+    consul_bin = find_binary("consul")
+    subprocess.run([consul_bin, "acl", "policy", "create", "-name", name, "-rules", rules], env=env, check=True,
+                   capture_output=True, timeout=30)
+    created = subprocess.run([consul_bin, "acl", "token", "create", "-policy-name", name, "-format", "json"],
+                             env=env, check=True, capture_output=True, timeout=30, text=True)
+    return json.loads(created.stdout)["SecretID"]

@@ -66,8 +66,13 @@ class Served:
                     f"no matching event in {timeout} s; log:\n{''.join(self.lines)}")
                 self._changed.wait(min(remaining, 1.0))
 
-    def syncs(self, after: int = 0) -> list[Event]:
-        return [e for e in self.events[after:] if e["event"] == "sync"]
+    def wait_ready(self, timeout: float = 60) -> str:
+        """/readyz's answer once it is 200: "leader" or "standby"."""
+        deadline = time.monotonic() + timeout
+        while (answer := self.get("/readyz"))[0] != 200:
+            assert time.monotonic() < deadline, f"not ready in {timeout} s: {answer}; log:\n{self.log}"
+            time.sleep(0.2)
+        return answer[1].strip()
 
     def get(self, path: str) -> tuple[int, str]:
         return self.request(path)

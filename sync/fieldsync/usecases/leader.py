@@ -105,6 +105,8 @@ class Elector:
                     self.on_consul(f"the session {session} ended")
                     self._ended.set()
                     return
+                if time.monotonic() - last_ok > SESSION_TTL / 2:  # a renewal had failed: Consul answers again
+                    self.on_consul(None)
                 last_ok = time.monotonic()
             except Exception as e:  # Consul's failures, and a bug's: renewing goes on while it can
                 self.on_consul(problem(e))

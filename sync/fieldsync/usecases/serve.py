@@ -266,8 +266,8 @@ class Service:
     def _on_consul(self, problem: str | None) -> None:
         with self._lock:
             before, self.problem = self.problem, (f"Consul: {problem}" if problem else None)
-        if problem and before != self.problem:
-            self.log({"event": "consul", "error": problem})
+        if before != self.problem:
+            self.log({"event": "consul", "error": problem} if problem else {"event": "consul", "status": "answers"})
 
     def _watch(self, s: settings_.Settings, key: str, reason: str, term: threading.Event) -> None:
         """While this term lasts, a blocking query on `key`: a change made by anyone pulls `reason`."""
@@ -281,6 +281,8 @@ class Service:
                 failures += 1
                 term.wait(backoff(failures, RETRY_CAP))
                 continue
+            if failures:
+                self._on_consul(None)
             failures = 0
             if seen is not None and found.modify_index != seen and not term.is_set():
                 self.triggers.pull(reason, found.modify_index if reason == KV else None)
