@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -282,3 +283,27 @@ def test_the_service_rides_out_prometheus_and_consul_going_down(start_consul, st
     finally:
         assert served.stop() == 0, served.log
     assert "Traceback" not in served.log
+
+
+def test_a_flood_of_deliveries_is_answered_in_full_and_coalesced(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
+    served = Served(consul, "--repo", str(field_repo.path), "--key", "serve/flood", "--prometheus",
+                    example_prometheus.url, "--interval", "3600", "--webhook-secret-file", str(secret_file(tmp_path)))
+    try:
+        served.wait_for(lambda e: e["event"] == "sync")
+        mark = len(served.events)
+        codes: list[int] = []
+        payload = {"ref": "refs/heads/main", "after": "0" * 40}
+        threads = [threading.Thread(target=lambda n=n: codes.append(served.deliver(payload, delivery=str(n))[0]))
+                   for n in range(100)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert codes == [202] * 100
+        served.wait_for(lambda e: e["event"] == "sync", after=mark)
+        assert served.wait_ready() == "leader"
+        assert served.metric("fieldsync_webhook_deliveries_total", result="accepted") == 100
+        assert len(served.syncs(mark)) < 50, served.log  # one run per delivery would be 100
+    finally:
+        assert served.stop() == 0, served.log

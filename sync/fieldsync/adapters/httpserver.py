@@ -69,10 +69,16 @@ def start(listen: tuple[str, int], route: Route, max_body: int) -> ThreadingHTTP
         def log_message(self, format: str, *args: object) -> None:  # the service logs what matters itself
             pass
 
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 1024  # the listen backlog: a burst of deliveries must not meet connection resets
+
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # a client that went away mid-answer: nothing to report, and never a traceback
+
     try:
-        server = ThreadingHTTPServer(listen, Handler)
+        server = Server(listen, Handler)
     except OSError as e:
         raise UsageError(f"--listen {listen[0]}:{listen[1]}: {e.strerror}") from None
-    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
