@@ -318,7 +318,8 @@ class RecordingProxy:
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(OSError):  # the client went away (a blocking query of a stopped client)
+                    self.wfile.write(data)
 
             do_GET = do_PUT = do_POST = do_DELETE = _forward
 

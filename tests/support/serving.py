@@ -66,6 +66,9 @@ class Served:
                     f"no matching event in {timeout} s; log:\n{''.join(self.lines)}")
                 self._changed.wait(min(remaining, 1.0))
 
+    def syncs(self, after: int = 0) -> list[Event]:
+        return [e for e in self.events[after:] if e["event"] == "sync"]
+
     def wait_ready(self, timeout: float = 60) -> str:
         """/readyz's answer once it is 200: "leader" or "standby"."""
         deadline = time.monotonic() + timeout

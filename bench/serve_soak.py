@@ -1,0 +1,200 @@
+"""A bounded soak of `fieldsync serve` against real servers on loopback: at least 300 runs while, in turns,
+commits are pushed and announced by signed webhooks, floods of 100 deliveries arrive at once, people edit the key by
+hand (read, change, check-and-set, as a careful client does), Consul restarts (keeping its data) and Prometheus goes
+down and comes back.
+
+Reported, with targets: tracebacks in the service's log (0); hand edits lost, i.e. the last value a person wrote
+for an attribute not in the key at the end (0); merged commits reverted, i.e. the key going back to an older
+commit at any time, or not holding the last one at the end (0); growth of the service's RSS from after warm-up to
+the end (< 10 MB).
+
+Usage: .venv/bin/python bench/serve_soak.py [--runs 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import consul as py_consul
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.gitrepo import GitRepo, bare_remote, push  # noqa: E402
+from support.serving import Served, secret_file  # noqa: E402
+
+from fieldsync.localservers import ConsulAgent, Prometheus  # noqa: E402
+
+KEY = "soak/fields"
+EDITABLE = ("site", "env", "datacenter", "cluster")  # fields people edit by hand; git edits company
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+class Watcher(threading.Thread):
+    """Reads the key all along and records every commit it names, in order of appearance."""
+
+    def __init__(self, agent: ConsulAgent) -> None:
+        super().__init__(daemon=True)
+        self.agent, self.seen, self.stopping = agent, [], threading.Event()
+
+    def run(self) -> None:
+        client = py_consul.Consul(*self.agent.http_addr.split(":"))
+        index = None
+        while not self.stopping.is_set():
+            try:
+                index, item = client.kv.get(KEY, index=index, wait="2s")
+            except Exception:  # Consul restarting
+                time.sleep(0.2)
+                continue
+            if item:
+                commit = (json.loads(item["Value"]).get("git") or {}).get("commit")
+                if commit and (not self.seen or self.seen[-1] != commit):
+                    self.seen.append(commit)
+
+
+def hand_edit(agent: ConsulAgent, field: str, value: str) -> bool:
+    """Read, change, check-and-set; False when Consul is down or the key changed in between."""
+    client = py_consul.Consul(*agent.http_addr.split(":"))
+    try:
+        index, item = client.kv.get(KEY)
+        doc = json.loads(item["Value"])
+        for record in doc["fields"]:
+            if record["name"] == field:
+                record["display_name"] = value
+        return bool(client.kv.put(KEY, json.dumps(doc), cas=item["ModifyIndex"]))
+    except Exception:
+        return False
+
+
+def flood(served: Served, payload: dict, name: str, count: int = 100) -> list[int]:
+    """The status codes of `count` signed deliveries sent at once."""
+    codes: list[int] = []
+
+    def deliver(n: int) -> None:
+        codes.append(served.deliver(payload, delivery=f"{name}-{n}")[0])
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return codes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=300)
+    args = parser.parse_args()
+    rng = random.Random(11)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shutil.copytree(ROOT / "docs" / "example" / "targets", work / "prom" / "targets")
+        config = (ROOT / "docs" / "example" / "prometheus.yml").read_text()
+        agent, prom = ConsulAgent(work / "consul", dev=False), Prometheus(work / "prom", config)
+        agent.start()
+        prom.start()
+        repo = GitRepo(work / "repo")
+        shutil.copytree(ROOT / "fields", repo.path / "fields")
+        repo.commit("fields")
+        remote = bare_remote(work / "remote.git", repo)
+        served = Served(agent, "--git-url", remote, "--workdir", str(work / "clone"), "--key", KEY, "--prometheus",
+                        prom.url, "--interval", "2", "--extract-interval", "0.5", "--webhook-secret-file",
+                        str(secret_file(work)))
+        watcher = Watcher(agent)
+        watcher.start()
+        pushed: list[str] = []
+        edits: dict[str, str] = {}  # field -> the last display_name a person wrote
+        counts: Counter[str] = Counter()
+        answers: Counter[int] = Counter()
+        rss_start = None
+        started = time.monotonic()
+        try:
+            served.wait_for(lambda e: e["event"] == "sync")
+            step = 0
+            while len(served.syncs()) < args.runs:
+                step += 1
+                if rss_start is None and len(served.syncs()) >= 30:
+                    rss_start = _rss_kib(served.process.pid)
+                action = step % 10
+                if action in (0, 5):  # a merged pull request, announced
+                    repo.write("fields/company.yaml", f"name: company\ndisplay_name: Company v{step}\n")
+                    commit = repo.commit(f"step {step}")
+                    push(repo)
+                    pushed.append(commit)
+                    answers[served.deliver({"ref": "refs/heads/main", "after": commit}, delivery=f"s{step}")[0]] += 1
+                    counts["commits pushed"] += 1
+                elif action in (1, 3, 7):  # a person edits the key
+                    field, value = rng.choice(EDITABLE), f"Hand {step}"
+                    if hand_edit(agent, field, value):
+                        edits[field] = value
+                        counts["hand edits made"] += 1
+                elif action == 2:  # a flood of 100 deliveries at once
+                    answers.update(flood(served, {"ref": "refs/heads/main", "after": pushed[-1] if pushed else None},
+                                         f"flood{step}"))
+                    counts["floods of 100"] += 1
+                elif action == 4 and step % 40 == 4:  # Consul restarts, keeping its data
+                    agent.stop()
+                    time.sleep(2)
+                    agent.start()
+                    counts["Consul restarts"] += 1
+                elif action == 6 and step % 30 == 6:  # Prometheus down for a while
+                    prom.stop()
+                    time.sleep(3)
+                    prom.start()
+                    counts["Prometheus down and up"] += 1
+                time.sleep(0.3)
+            # quiet: let the last commit and edits settle
+            last = pushed[-1] if pushed else None
+            deadline = time.monotonic() + 120
+            client = py_consul.Consul(*agent.http_addr.split(":"))
+            while time.monotonic() < deadline:
+                doc = json.loads(client.kv.get(KEY)[1]["Value"])
+                if (doc.get("git") or {}).get("commit") == last:
+                    break
+                time.sleep(0.5)
+            time.sleep(2)
+            rss_end = _rss_kib(served.process.pid)
+            doc = json.loads(client.kv.get(KEY)[1]["Value"])
+        finally:
+            watcher.stopping.set()
+            code = served.stop()
+            prom.stop()
+            agent.stop()
+        elapsed = time.monotonic() - started
+        records = {r["name"]: r for r in doc["fields"]}
+        lost = {f: v for f, v in edits.items() if records[f].get("display_name") != v}
+        order = {c: n for n, c in enumerate(pushed)}
+        known = [order[c] for c in watcher.seen if c in order]
+        reverted = sum(1 for a, b in zip(known, known[1:], strict=False) if b < a)
+        if pushed and (doc.get("git") or {}).get("commit") != pushed[-1]:
+            reverted += 1
+        outcomes = Counter(e["outcome"] for e in served.syncs())
+        tracebacks = served.log.count("Traceback")
+        print(f"soak: {sum(outcomes.values())} runs in {elapsed:.0f} s: {dict(outcomes)}")
+        print(f"  events: {dict(counts)}; webhook answers: {dict(answers)}")
+        print(f"  service exit code on SIGTERM: {code}")
+        print(f"  tracebacks: {tracebacks} (target 0)")
+        print(f"  hand edits lost: {len(lost)} of {len(edits)} attributes last edited {lost or ''} (target 0)")
+        print(f"  commits reverted: {reverted}; commits seen in the key in order: {len(known)} of {len(pushed)} "
+              "pushed (target 0 reverted)")
+        print(f"  RSS after warm-up {rss_start} KiB, at the end {rss_end} KiB: growth "
+              f"{(rss_end - (rss_start or rss_end)) / 1024:.1f} MiB (target < 10 MB)")
+
+
+if __name__ == "__main__":
+    main()
