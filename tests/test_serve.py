@@ -17,7 +17,7 @@ from support.kv import MASTER_TOKEN, acl_token
 from support.serving import Served, secret_file
 
 from fieldsync.adapters.consul import SESSION_TTL
-from fieldsync.localservers import ConsulAgent, Prometheus, RecordingProxy
+from fieldsync.localservers import ConsulAgent, Prometheus, RecordingProxy, refused_address
 
 
 def _serve(consul: ConsulAgent | str, remote: str, workdir: Path, prometheus: str, key: str, *extra: str,
@@ -307,3 +307,16 @@ def test_a_flood_of_deliveries_is_answered_in_full_and_coalesced(
         assert len(served.syncs(mark)) < 50, served.log  # one run per delivery would be 100
     finally:
         assert served.stop() == 0, served.log
+
+
+def test_failing_runs_back_off_whatever_triggers_them(consul: ConsulAgent, field_repo: GitRepo) -> None:
+    with refused_address() as nowhere:
+        served = Served(consul, "--repo", str(field_repo.path), "--key", "serve/backoff", "--prometheus",
+                        f"http://{nowhere}", "--extract-interval", "0.2", "--interval", "0.5")
+        try:
+            served.wait_for(lambda e: e["event"] == "sync" and e.get("retry_in_s", 0) >= 4)  # 1, 2, 4: backing off
+            failed = served.syncs()
+        finally:
+            assert served.stop() == 0, served.log
+    assert [e["outcome"] for e in failed] == ["failed"] * 3, served.log  # not one run per extract interval
+    assert [e["retry_in_s"] for e in failed] == [1.0, 2.0, 4.0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from fieldsync.adapters.httpserver import Request, parse_listen
 from fieldsync.errors import UsageError
 from fieldsync.render import log_line
 from fieldsync.rules import metrics
-from fieldsync.rules.schedule import backoff, jittered
+from fieldsync.rules.schedule import Timers, backoff, jittered
 from fieldsync.rules.webhook import judge, signature
 from fieldsync.usecases.serve import WEBHOOK, ServeOptions, Service, Triggers
 
@@ -132,3 +133,27 @@ def test_the_service_metrics_start_as_a_standby_with_nothing_counted() -> None:
     assert 'fieldsync_webhook_deliveries_total{result="accepted"} 1.0' in text
     assert "fieldsync_drift_events_total 0.0" in text and "fieldsync_leader 0.0" in text
     assert "fieldsync_leader" not in metrics.exposition(metrics.MetricState(), "1.0")  # not in a one-shot textfile
+
+
+def test_timers_hold_every_trigger_until_the_retry_after_a_failure() -> None:
+    rng = random.Random(1)
+    timers = Timers(0.0, 0.0).ran(100.0, interval=60, extract_interval=0.5, failures=0, rng=rng)
+    assert timers.wait(100.0) == 0.5 and timers.due(100.6) == {"extract"} and not timers.held(100.6)
+    failed = timers.ran(101.0, interval=60, extract_interval=0.5, failures=3, rng=rng)
+    assert failed.retry_at == 105.0 and failed.held(102.0) and failed.wait(102.0) == 3.0  # not the extract at 101.5
+    assert failed.due(105.0) == {"extract", "retry"}
+    assert Timers(0.0, 0.0).ran(0.0, interval=60, extract_interval=300, failures=50).retry_at == 60.0  # the cap
+    assert Timers(0.0, 0.0).ran(0.0, interval=1, extract_interval=300, failures=50).retry_at == 30.0
+
+
+def test_a_replica_that_steps_down_stops_exporting_what_it_saw_as_leader(tmp_path: Path) -> None:
+    service = _service(tmp_path, secret=None)
+    service.leading = service.role_known = True
+    service.metrics = replace(service.metrics, leader=1.0, last_success=1.0, commits_behind=0.0,
+                              hand_edits_pending=2.0, prometheus_up={"a": 1.0})
+    service._on_leader(False)  # its session ended: another replica leads now
+    text = service.route(Request("GET", "/metrics", {}, b"")).body
+    assert "fieldsync_leader 0.0" in text
+    for stale in ("fieldsync_last_success_timestamp_seconds", "fieldsync_hand_edits_pending",
+                  "fieldsync_commits_behind", 'fieldsync_prometheus_up{server="a"}'):
+        assert stale not in text  # or the alerts would fire on a standby's stale view

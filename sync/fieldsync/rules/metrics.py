@@ -58,6 +58,15 @@ def service(state: MetricState) -> MetricState:
     return replace(state, leader=0.0, deliveries=dict.fromkeys(DELIVERY_RESULTS, 0.0), drift_events=0.0)
 
 
+def role(state: MetricState, leading: bool) -> MetricState:
+    """The state of a replica that leads, or stands by. A standby exports no view of the live document: what it saw
+    as leader goes stale (the leader exports the current one), and alerts must not fire on it."""
+    if leading:
+        return replace(state, leader=1.0)
+    return replace(state, leader=0.0, last_success=None, commits_behind=None, hand_edits_pending=None,
+                   prometheus_up={})
+
+
 def delivered(state: MetricState, result: str) -> MetricState:
     deliveries = state.deliveries or {}
     return replace(state, deliveries={**deliveries, result: deliveries.get(result, 0.0) + 1})

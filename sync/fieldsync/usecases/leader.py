@@ -15,10 +15,9 @@ from collections.abc import Callable
 
 from ..adapters.consul import SESSION_TTL, ConsulKV, holder_value
 from ..errors import FieldsyncError
-from ..rules.schedule import backoff
+from ..rules.schedule import RETRY_CAP, backoff
 
 WATCH_WAIT = 300.0  # seconds: the longest a blocking query waits, Consul's own cap (5 min)
-RETRY_CAP = 30.0  # seconds: the longest wait between attempts while Consul fails
 
 
 def problem(error: Exception) -> str:

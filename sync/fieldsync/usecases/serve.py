@@ -27,10 +27,10 @@ from ..errors import FieldsyncError, Refused, Terminated, UsageError
 from ..model import HandEdit, SyncReport
 from ..rules import metrics, webhook
 from ..rules.config import CONFIG_FILE, leader_key, nudge_key
-from ..rules.schedule import backoff, jittered
+from ..rules.schedule import RETRY_CAP, Timers, backoff, jittered
 from . import settings as settings_
 from .imports import import_document
-from .leader import RETRY_CAP, WATCH_WAIT, Elector, problem
+from .leader import WATCH_WAIT, Elector, problem
 from .sync import SyncOptions, sync
 
 Log = Callable[[dict[str, Any]], None]
@@ -130,9 +130,8 @@ class Service:
         self._repository: Any = None
         self.synced_commit: str | None = None
         self.own_index: int | None = None  # the document's ModifyIndex as our last run left it
-        self.last_sync = time.monotonic()
+        self.timers = Timers(0.0, 0.0)  # set when the worker starts
         self.failures = 0
-        self.retry_at: float | None = None
         self.edits_seen: frozenset[tuple[str, str, str]] = frozenset()
         self.pushed: set[str] = set()
         self._server: Any = None
@@ -248,7 +247,7 @@ class Service:
         with self._lock:
             changed = leading != self.leading or not self.role_known
             self.leading, self.role_known = leading, True
-            self.metrics = replace(self.metrics, leader=float(leading))
+            self.metrics = metrics.role(self.metrics, leading)
         if not changed:
             return
         self.log({"event": "leader" if leading else "standby"})
@@ -297,29 +296,29 @@ class Service:
         self.elector = Elector(lambda: self.o.connect(s.consul_addresses), leader_key(s.key, s.state_prefix),
                                self._on_leader, self._on_consul)
         self.elector.start()
-        next_fetch = time.monotonic() + jittered(self.o.interval)
+        now = time.monotonic()
+        self.timers = Timers(now, now).ran(now, self.o.interval, self.o.extract_interval, 0)
+        pending: set[str] = set()
         while not self.stopping.is_set():
-            wake = min(next_fetch, self.last_sync + self.o.extract_interval, self.retry_at or next_fetch)
-            reasons = self.triggers.take(max(0.0, wake - time.monotonic()))
+            pending |= self.triggers.take(self.timers.wait(time.monotonic()))
             now = time.monotonic()
             if self.stopping.is_set():
                 return
-            if now >= next_fetch:
-                reasons.add(INTERVAL)
-                next_fetch = now + jittered(self.o.interval)
-            if now >= self.last_sync + self.o.extract_interval:
-                reasons.add(EXTRACT)
-            if self.retry_at is not None and now >= self.retry_at:
-                reasons.add(RETRY)
-            if self.leading and reasons:
+            if self.timers.held(now):
+                continue  # backing off: what came meanwhile waits for the retry
+            pending |= self.timers.due(now)
+            if not self.leading:  # a standby does not sync; on taking over it syncs at once anyway
+                self.timers = self.timers.ran(now, self.o.interval, self.o.extract_interval, 0)
+                pending.clear()
+                continue
+            if pending:
+                reasons, pending = pending, set()
                 try:
                     self._run(reasons)
                 except Terminated:
                     self.log({"event": "sync", "outcome": "abandoned", "trigger": ",".join(sorted(reasons)),
                               "error": "stopping: the run gave up before its write; nothing written"})
                     return
-            elif not self.leading:
-                self.last_sync = now  # a standby does not extract; on taking over it syncs at once anyway
 
     def _first_fetch(self) -> settings_.Settings | None:
         """The settings of the first commit fetched, retried with backoff until then (or until stopped)."""
@@ -334,8 +333,9 @@ class Service:
                 with self._lock:
                     self.problem = f"waiting for the first fetch: {problem(e)}"
                 failures += 1
-                self.log({"event": "fetch", "error": problem(e), "retry_in_s": backoff(failures, self.o.interval)})
-                self.stopping.wait(backoff(failures, self.o.interval))
+                wait = backoff(failures, max(self.o.interval, RETRY_CAP))
+                self.log({"event": "fetch", "error": problem(e), "retry_in_s": wait})
+                self.stopping.wait(wait)
         return None
 
     def _fetch(self) -> str:
@@ -369,6 +369,8 @@ class Service:
         return self._clients[addresses]
 
     def _due(self, reasons: set[str], commit: str) -> bool:
+        """Whether these reasons call for a sync: most always do; a poll only for a new commit; a write of the key
+        only when someone else made it."""
         if reasons & ALWAYS or commit != self.synced_commit:
             return True
         return KV in reasons and self.triggers.kv_index != self.own_index
@@ -385,6 +387,7 @@ class Service:
             commit = self._fetch()
             s = self._settings(commit)
             if not self._due(reasons, commit):
+                self.timers = replace(self.timers, next_fetch=started + jittered(self.o.interval))
                 return
             kv = self._client(s.consul_addresses)
             options = SyncOptions(repo=s.repo, key=s.key, servers=s.servers, rev=commit, dry_run=self.o.dry_run,
@@ -409,13 +412,12 @@ class Service:
         event: dict[str, Any] = {"event": "sync", "trigger": trigger, "commit": commit, "outcome": outcome}
         with self._lock:
             self.metrics = metrics.observe(self.metrics, outcome, seconds, time.time(), report)
-        if outcome == "failed":
-            self.failures += 1
-            self.retry_at = time.monotonic() + backoff(self.failures, self.o.interval)
-            event.update(error=error, retry_in_s=round(self.retry_at - time.monotonic(), 1))
+        self.failures = self.failures + 1 if outcome == "failed" else 0
+        now = time.monotonic()
+        self.timers = self.timers.ran(now, self.o.interval, self.o.extract_interval, self.failures)
+        if self.timers.retry_at is not None:
+            event.update(error=error, retry_in_s=round(self.timers.retry_at - now, 1))
         else:
-            self.failures, self.retry_at = 0, None
-            self.last_sync = time.monotonic()
             self.synced_commit = commit
         if report is not None:
             plan = report.plan
