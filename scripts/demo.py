@@ -1,17 +1,26 @@
 """The main job end to end on this machine: a local Consul dev agent and a local Prometheus (docs/example), then
 `fieldsync sync` of this repository's fields/ at HEAD, the result read back from Consul, a no-op re-sync, a wiped
-key rebuilt from git, and a hand edit kept (drift: keep), refused (refuse) and reverted (revert). Servers stop at
-the end unless --keep is given."""
+key rebuilt from git, and a hand edit kept (drift: keep), refused (refuse) and reverted (revert); then the same job
+as a service, `fieldsync serve`: readiness, a signed and an unsigned webhook delivery, a hand edit seen at once,
+its metrics, and a graceful stop. Servers stop at the end unless --keep is given."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from fieldsync.localservers import ConsulAgent, Prometheus
@@ -80,6 +89,7 @@ def main() -> None:
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url, "--drift", "refuse")
         step("let git win on purpose (or take the edit into git with `fieldsync import --from-kv`)")
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url, "--drift", "revert")
+        serve(fieldsync, consul_cli, env, prometheus.url, work)
         if args.keep:
             print(f"\nLeft running: export CONSUL_HTTP_ADDR={consul.http_addr}  (Prometheus at {prometheus.url})")
             return
@@ -88,6 +98,77 @@ def main() -> None:
             prometheus.stop()
             consul.stop()
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _http(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers or {}), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def serve(fieldsync: list[str], consul_cli: list[str], env: dict[str, str], prometheus: str, work: Path) -> None:
+    """`fieldsync serve` on this repository: its log printed as it comes, its endpoint called like GitHub and
+    Prometheus would."""
+    step("the same job as a service: fieldsync serve (leader election, webhooks, hand edits seen at once)")
+    secret = work / "webhook-secret"
+    secret.write_text("demo-secret\n")
+    cmd = [*fieldsync, "serve", "--repo", str(ROOT), "--prometheus", prometheus, "--listen", "127.0.0.1:0",
+           "--webhook-secret-file", str(secret)]
+    print("$ fieldsync", " ".join(cmd[1:]), flush=True)
+    process = subprocess.Popen(cmd, env=env, text=True, stderr=subprocess.PIPE)
+    lines: list[str] = []
+    arrived = threading.Condition()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            print("  | " + line.rstrip(), flush=True)
+            with arrived:
+                lines.append(line)
+                arrived.notify_all()
+
+    def wait_for(pattern: str, start: int = 0) -> str:
+        with arrived:
+            arrived.wait_for(lambda: any(re.search(pattern, x) for x in lines[start:]) or process.poll() is not None,
+                             timeout=30)
+            found = next((x for x in lines[start:] if re.search(pattern, x)), None)
+        if found is None:
+            sys.exit(f"demo: fieldsync serve did not log /{pattern}/")
+        return found
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        url = "http://" + re.search(r"listen=(\S+)", wait_for(r" started "))[1]  # type: ignore[index]
+        wait_for(r" sync ")
+        print(f"$ curl {url}/readyz -> {_http(url + '/readyz')}", flush=True)
+        body = json.dumps({"ref": "refs/heads/main", "after": "0" * 40}).encode()
+        signed = "sha256=" + hmac.new(b"demo-secret", body, hashlib.sha256).hexdigest()
+        for name, headers in (("unsigned", {}), ("signed", {"X-Hub-Signature-256": signed})):
+            status = _http(url + "/hooks/github", body, {"X-GitHub-Event": "push", **headers})
+            print(f"$ POST {url}/hooks/github ({name} push delivery) -> {status}", flush=True)
+        time.sleep(0.5)
+        mark = len(lines)
+        doc = json.loads(subprocess.run([*consul_cli, "kv", "get", KEY], env=env, capture_output=True, text=True,
+                                        check=True).stdout)
+        doc["fields"][2]["display_name"] = "Edited While Serving"
+        subprocess.run([*consul_cli, "kv", "put", KEY, "-"], input=json.dumps(doc), env=env, text=True, check=True,
+                       capture_output=True)
+        print(f"$ consul kv put {KEY} -   # {doc['fields'][2]['name']}.display_name = 'Edited While Serving'",
+              flush=True)
+        wait_for(r"trigger=kv", mark)
+        metrics = _http(url + "/metrics")[1]
+        print(f"$ curl {url}/metrics | grep -v '^#'", flush=True)
+        for line in metrics.splitlines():
+            if line.startswith("fieldsync_") and "_bucket" not in line:
+                print("  " + line, flush=True)
+        print("$ kill -TERM <serve>", flush=True)
+        process.send_signal(signal.SIGTERM)
+        print(f"fieldsync serve exited {process.wait(30)}", flush=True)
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 if __name__ == "__main__":

@@ -123,8 +123,9 @@ def test_routes_answer_health_readiness_and_metrics(tmp_path: Path) -> None:
 def test_the_service_refuses_an_empty_secret_and_a_zero_interval(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="is empty"):
         _service(tmp_path, secret=" \n")
-    with pytest.raises(UsageError, match="--interval"):
-        Service(ServeOptions(repo=".", connect=lambda a: None, interval=0), log=lambda e: None)  # type: ignore
+    for bad in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(UsageError, match="--interval"):
+            Service(ServeOptions(repo=".", connect=lambda a: None, interval=bad), log=lambda e: None)  # type: ignore
 
 
 def test_the_service_metrics_start_as_a_standby_with_nothing_counted() -> None:

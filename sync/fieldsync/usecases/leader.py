@@ -9,6 +9,7 @@ request but that blocking query and the renewals.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +39,8 @@ class Elector:
         self.on_leader, self.on_consul = on_leader, on_consul
         self.stopping = threading.Event()
         self.session: str | None = None
-        self._ended = threading.Event()  # the current session ended, or the service stops
+        self._ended = threading.Event()  # the current session's: set when it ended, or the service stops
+        self._failures = 0  # in a row: the backoff grows until Consul answers a watch again
         self._thread = threading.Thread(target=self._run, name="elector", daemon=True)
 
     def start(self) -> None:
@@ -58,57 +60,65 @@ class Elector:
         return None
 
     def _run(self) -> None:
-        failures = 0
         while not self.stopping.is_set():
+            ended = self._ended = threading.Event()  # this session's own: a late renewer of another cannot set it
             kv = self.connect()
+            session = None
             try:
-                self._ended.clear()
-                self.session = kv.create_session(f"fieldsync serve {self.key}")
+                session = self.session = kv.create_session(f"fieldsync serve {self.key}")
                 if self.stopping.is_set():  # stop() came while the session was being made
-                    kv.end_session(self.session)
                     return
-                threading.Thread(target=self._renew, args=(self.session,), name="renewer", daemon=True).start()
-                failures = 0
-                self._campaign(kv, self.session)
+                threading.Thread(target=self._renew, args=(session, ended), name="renewer", daemon=True).start()
+                self._campaign(kv, session, ended)
             except Exception as e:  # Consul's failures, and a bug's: the election goes on
                 self.on_consul(problem(e))
-                failures += 1
-                self.stopping.wait(backoff(failures, RETRY_CAP))
+                self._failures += 1
+                self.stopping.wait(backoff(self._failures, RETRY_CAP))
             finally:
-                self._ended.set()  # stops this session's renewer
+                ended.set()  # stops this session's renewer
+                if session is not None:  # given up: end it now (freeing the key it may hold), else it expires
+                    with contextlib.suppress(Exception):
+                        kv.end_session(session)
 
-    def _campaign(self, kv: ConsulKV, session: str) -> None:
+    def _campaign(self, kv: ConsulKV, session: str, ended: threading.Event) -> None:
         """Stand by until the key is free, take it, lead until the session ends; returns when it has ended."""
         index = 0
-        while not self._ended.is_set():
+        while not ended.is_set():
             seen = kv.watch(self.key, index, WATCH_WAIT)
             self.on_consul(None)
+            self._failures = 0
             index = seen.next_index
-            if seen.session is None and not self._ended.is_set() and kv.acquire(self.key, holder_value(), session):
+            if seen.session is None and not ended.is_set() and kv.acquire(self.key, holder_value(), session):
                 self.on_leader(True)
                 try:
-                    self._ended.wait()
+                    ended.wait()
                 finally:
                     self.on_leader(False)
                 return
             self.on_leader(False)  # held by another: standing by
 
-    def _renew(self, session: str) -> None:
-        """Renew every third of the TTL; end the session here when Consul says it is gone, or when no renewal has
-        succeeded for a whole TTL (Consul may have expired it: a leader must not go on believing it leads)."""
+    def _renew(self, session: str, ended: threading.Event) -> None:
+        """Renew every third of the TTL until `ended`; end it here when Consul says the session is gone, or when no
+        renewal has succeeded for a whole TTL (Consul may have expired it: a leader must not go on believing it
+        leads)."""
         kv = self.connect()
         last_ok = time.monotonic()
-        while not self._ended.wait(SESSION_TTL / 3):
+        while not ended.wait(SESSION_TTL / 3):
             try:
-                if not kv.renew_session(session):
-                    self.on_consul(f"the session {session} ended")
-                    self._ended.set()
-                    return
-                if time.monotonic() - last_ok > SESSION_TTL / 2:  # a renewal had failed: Consul answers again
-                    self.on_consul(None)
-                last_ok = time.monotonic()
+                alive = kv.renew_session(session)
             except Exception as e:  # Consul's failures, and a bug's: renewing goes on while it can
-                self.on_consul(problem(e))
+                if not ended.is_set():
+                    self.on_consul(problem(e))
                 if time.monotonic() - last_ok >= SESSION_TTL:
-                    self._ended.set()
+                    ended.set()
                     return
+                continue
+            if ended.is_set():  # abandoned while this renewal was on its way: nothing to report
+                return
+            if not alive:
+                self.on_consul(f"the session {session} ended")
+                ended.set()
+                return
+            if time.monotonic() - last_ok > SESSION_TTL / 2:  # a renewal had failed: Consul answers again
+                self.on_consul(None)
+            last_ok = time.monotonic()

@@ -110,8 +110,8 @@ def edits_id(edits: tuple[HandEdit, ...]) -> str:
 class Service:
     def __init__(self, options: ServeOptions, log: Log) -> None:
         for name in ("interval", "extract_interval", "grace"):
-            if not getattr(options, name) > 0:
-                raise UsageError(f"--{name.replace('_', '-')} must be a number of seconds above 0")
+            if not 0 < getattr(options, name) < 86400 * 365:
+                raise UsageError(f"--{name.replace('_', '-')} must be a number of seconds above 0 (and below a year)")
         self.o, self.log = options, log
         self.secret = read_secret(options.webhook_secret_file) if options.webhook_secret_file else None
         self.triggers = Triggers()
@@ -134,6 +134,7 @@ class Service:
         self.failures = 0
         self.edits_seen: frozenset[tuple[str, str, str]] = frozenset()
         self.pushed: set[str] = set()
+        self._identity_warned: tuple[Any, ...] | None = None
         self._server: Any = None
         self._worker = threading.Thread(target=self._work, name="worker", daemon=True)
 
@@ -145,11 +146,6 @@ class Service:
         self.log({"event": "started", "version": __version__, "listen": f"{host}:{port}",
                   "source": self.o.git_url or self.o.repo, "branch": self.o.branch if self.o.git_url else None})
         self._worker.start()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
 
     def alive(self) -> bool:
         return self._worker.is_alive()
@@ -173,7 +169,7 @@ class Service:
         self._worker.join(self.o.grace)
         if self._worker.is_alive():
             self.log({"event": "stopping", "error": f"the run in progress did not end within {self.o.grace:g} s; "
-                                                     "abandoned before its write"})
+                                                     "exiting without it (a write not begun by now never begins)"})
         if self.elector is not None:
             problem = self.elector.stop()
             if problem:
@@ -250,7 +246,7 @@ class Service:
             self.metrics = metrics.role(self.metrics, leading)
         if not changed:
             return
-        self.log({"event": "leader" if leading else "standby"})
+        self.log({"event": "leader" if leading else "released" if self.stopping.is_set() else "standby"})
         if not leading:
             self._term.set()
             return
@@ -363,6 +359,18 @@ class Service:
         self._cached = ((commit, self._generation), s)
         return s
 
+    def _check_identity(self, s: settings_.Settings) -> None:
+        """The election and the watches use the key, state prefix and Consul agents of the first commit: say so, once
+        per change, when a later commit names others."""
+        first = self.settings
+        assert first is not None
+        now = (s.key, s.state_prefix, s.consul_addresses)
+        if now != (first.key, first.state_prefix, first.consul_addresses) and now != self._identity_warned:
+            self._identity_warned = now
+            self.log({"event": "config", "error": "fieldsync.yaml names another key, state_prefix or Consul agents "
+                                                  "than at start; runs use them, but the election and the watches "
+                                                  "stay on the old ones until the service restarts"})
+
     def _client(self, addresses: tuple[str, ...]) -> ConsulKV:
         if addresses not in self._clients:
             self._clients[addresses] = self.o.connect(addresses)
@@ -386,6 +394,7 @@ class Service:
         try:
             commit = self._fetch()
             s = self._settings(commit)
+            self._check_identity(s)
             if not self._due(reasons, commit):
                 self.timers = replace(self.timers, next_fetch=started + jittered(self.o.interval))
                 return
