@@ -91,9 +91,16 @@ def test_two_replicas_elect_one_leader_that_hands_over_on_sigterm_and_on_sigkill
         consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
     key = "serve/replicas"
     remote = bare_remote(tmp_path / "remote.git", field_repo)
-    replicas = [_serve(consul, remote, tmp_path / f"work{n}", example_prometheus.url, key) for n in range(3)]
+    replicas = [_serve(consul, remote, tmp_path / f"work{n}", example_prometheus.url, key,
+                       secret=secret_file(tmp_path)) for n in range(3)]
     try:
         leader = _new_leader(replicas, [0, 0, 0])
+        leader.wait_for(lambda e: e["event"] == "sync")
+        mark = len(leader.events)
+        standby = next(r for r in replicas if r is not leader)
+        assert standby.deliver({"ref": "refs/heads/main", "after": "0" * 40}) == (202, "passed on to the leader\n")
+        assert "webhook" in leader.wait_for(lambda e: e["event"] == "sync", after=mark)["trigger"], leader.log
+
         marks = [len(r.events) for r in replicas]
         assert leader.stop(signal.SIGTERM) == 0, leader.log
         second = _new_leader(replicas, marks)

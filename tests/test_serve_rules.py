@@ -158,3 +158,24 @@ def test_a_replica_that_steps_down_stops_exporting_what_it_saw_as_leader(tmp_pat
     for stale in ("fieldsync_last_success_timestamp_seconds", "fieldsync_hand_edits_pending",
                   "fieldsync_commits_behind", 'fieldsync_prometheus_up{server="a"}'):
         assert stale not in text  # or the alerts would fire on a standby's stale view
+
+
+def test_the_endpoint_answers_500_when_a_route_fails_and_413_for_a_body_too_big() -> None:
+    import urllib.error
+    import urllib.request
+
+    from fieldsync.adapters import httpserver
+
+    def route(request: Request) -> httpserver.Answer:
+        raise KeyError("bug")
+
+    server = httpserver.start(("127.0.0.1", 0), route, max_body=10)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for data, status in ((None, 500), (b"x" * 11, 413)):
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(urllib.request.Request(url + "/x", data=data), timeout=10)
+            assert answer.value.code == status
+    finally:
+        server.shutdown()
+        server.server_close()

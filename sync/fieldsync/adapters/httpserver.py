@@ -51,7 +51,11 @@ def start(listen: tuple[str, int], route: Route, max_body: int) -> ThreadingHTTP
                 return
             body = self.rfile.read(int(length))
             path = self.path.split("?", 1)[0]
-            self._send(route(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body)))
+            try:
+                answer = route(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body))
+            except Exception as e:  # a bug in a route: an answer, never a dropped connection
+                answer = Answer(500, f"internal error: {type(e).__name__}: {e}\n")
+            self._send(answer)
 
         def _send(self, answer: Answer, close: bool = False) -> None:
             data = answer.body.encode("utf-8")

@@ -229,9 +229,9 @@ class Service:
         if s is None:
             return replace(verdict, status=503, result="rejected", sync=False,
                            message="not ready (no commit fetched yet); nothing done")
-        try:
-            self._client(s.consul_addresses).put(nudge_key(s.key, s.state_prefix),
-                                                 json.dumps({"commit": verdict.commit, "at": time.time()}).encode())
+        try:  # a client of its own: this runs in an HTTP thread
+            self.o.connect(s.consul_addresses).put(nudge_key(s.key, s.state_prefix),
+                                                   json.dumps({"commit": verdict.commit, "at": time.time()}).encode())
         except FieldsyncError as e:
             return replace(verdict, status=503, result="rejected", sync=False,
                            message=f"standby could not pass the delivery on to the leader: {e}")
@@ -315,6 +315,8 @@ class Service:
                     self.log({"event": "sync", "outcome": "abandoned", "trigger": ",".join(sorted(reasons)),
                               "error": "stopping: the run gave up before its write; nothing written"})
                     return
+                except Exception as e:  # a bug after the run (counting, pushing): reported, the worker goes on
+                    self.log({"event": "error", "error": problem(e)})
 
     def _first_fetch(self) -> settings_.Settings | None:
         """The settings of the first commit fetched, retried with backoff until then (or until stopped)."""
@@ -465,8 +467,8 @@ class Service:
                     return
             git.push_branch(self._repository, branch,
                             git.remote_credentials(self.o.git_token_file, self.o.git_ssh_key))
-        except FieldsyncError as e:
-            self.log({"event": "push", "branch": branch, "error": str(e)})
+        except Exception as e:  # a failing remote, and a bug: the edits stay kept in Consul, pushed next time
+            self.log({"event": "push", "branch": branch, "error": problem(e)})
             return
         self.pushed.add(branch)
         self.log({"event": "push", "branch": branch, "hand_edits": len(kept)})
