@@ -9,7 +9,10 @@ the last one at the end (0); merged commits reverted, i.e. the key going back to
 commit at any time, or not holding the last one at the end (0); growth of the service's RSS from after warm-up to
 the end (< 10 MB).
 
-Usage: .venv/bin/python bench/serve_soak.py [--runs 300]
+With two replicas (the default), the leader is also replaced now and then, by SIGTERM and by SIGKILL in turn, its
+successor reusing its clone; deliveries go to either replica, as behind a Kubernetes Service.
+
+Usage: .venv/bin/python bench/serve_soak.py [--runs 300] [--replicas 2]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -104,9 +108,51 @@ def flood(served: Served, payload: dict, name: str, count: int = 100) -> list[in
     return codes
 
 
+class Replicas:
+    """`fieldsync serve` replicas in slots; a replaced replica reuses its slot's --workdir (its earlier clone)."""
+
+    def __init__(self, count: int, agent: ConsulAgent, args: tuple[str, ...], work: Path) -> None:
+        self.agent, self.args, self.work = agent, args, work
+        self.slots: list[Served] = []
+        self.retired: list[Served] = []
+        for slot in range(count):
+            self.slots.append(self._spawn(slot))
+
+    def _spawn(self, slot: int) -> Served:
+        return Served(self.agent, *self.args, "--workdir", str(self.work / f"clone{slot}"))
+
+    def all(self) -> list[Served]:
+        return self.retired + self.slots
+
+    def runs(self) -> list[dict]:
+        return [e for r in self.all() for e in r.syncs()]
+
+    def leader(self) -> Served | None:
+        for replica in self.slots:
+            roles = [e["event"] for e in replica.events if e["event"] in ("leader", "standby", "released")]
+            if roles and roles[-1] == "leader":
+                return replica
+        return None
+
+    def replace_leader(self, how: signal.Signals) -> bool:
+        leader = self.leader()
+        if leader is None:
+            return False
+        slot = self.slots.index(leader)
+        leader.stop(how)
+        self.retired.append(leader)
+        self.slots[slot] = self._spawn(slot)
+        return True
+
+    def any(self, rng: random.Random) -> Served:
+        return rng.choice(self.slots)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--replicas", type=int, default=2, help="with 2 or more, the leader is replaced now and then "
+                                                                  "(SIGTERM and SIGKILL in turn)")
     args = parser.parse_args()
     rng = random.Random(11)
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,31 +166,33 @@ def main() -> None:
         shutil.copytree(ROOT / "fields", repo.path / "fields")
         repo.commit("fields")
         remote = bare_remote(work / "remote.git", repo)
-        served = Served(agent, "--git-url", remote, "--workdir", str(work / "clone"), "--key", KEY, "--prometheus",
-                        prom.url, "--interval", "2", "--extract-interval", "0.5", "--webhook-secret-file",
-                        str(secret_file(work)))
+        replicas = Replicas(args.replicas, agent, (
+            "--git-url", remote, "--key", KEY, "--prometheus", prom.url, "--interval", "2", "--extract-interval", "0.5",
+            "--webhook-secret-file", str(secret_file(work))), work)
         watcher = Watcher(agent)
         watcher.start()
         pushed: list[str] = []
         edits: dict[str, list[str]] = {field: [] for field in EDITABLE}  # the display_names people wrote, in order
         counts: Counter[str] = Counter()
         answers: Counter[int] = Counter()
-        rss_start = None
+        rss_start: dict[int, int] = {}
         started = time.monotonic()
         try:
-            served.wait_for(lambda e: e["event"] == "sync")
+            while not replicas.runs():
+                time.sleep(0.1)
             step = 0
-            while len(served.syncs()) < args.runs:
+            while len(replicas.runs()) < args.runs:
                 step += 1
-                if rss_start is None and len(served.syncs()) >= 30:
-                    rss_start = _rss_kib(served.process.pid)
+                if not rss_start and len(replicas.runs()) >= 30:
+                    rss_start = {r.process.pid: _rss_kib(r.process.pid) for r in replicas.slots}
                 action = step % 10
-                if action in (0, 5):  # a merged pull request, announced
+                if action in (0, 5):  # a merged pull request, announced to any replica (as a Service would)
                     repo.write("fields/company.yaml", f"name: company\ndisplay_name: Company v{step}\n")
                     commit = repo.commit(f"step {step}")
                     push(repo)
                     pushed.append(commit)
-                    answers[served.deliver({"ref": "refs/heads/main", "after": commit}, delivery=f"s{step}")[0]] += 1
+                    payload = {"ref": "refs/heads/main", "after": commit}
+                    answers[replicas.any(rng).deliver(payload, delivery=f"s{step}")[0]] += 1
                     counts["commits pushed"] += 1
                 elif action in (1, 3, 7):  # a person edits the key
                     field, value = rng.choice(EDITABLE), f"Hand {step}"
@@ -152,8 +200,8 @@ def main() -> None:
                         edits[field].append(value)
                         counts["hand edits made"] += 1
                 elif action == 2:  # a flood of 100 deliveries at once
-                    answers.update(flood(served, {"ref": "refs/heads/main", "after": pushed[-1] if pushed else None},
-                                         f"flood{step}"))
+                    answers.update(flood(replicas.any(rng), {"ref": "refs/heads/main",
+                                                             "after": pushed[-1] if pushed else None}, f"flood{step}"))
                     counts["floods of 100"] += 1
                 elif action == 4 and step % 40 == 4:  # Consul restarts, keeping its data
                     agent.stop()
@@ -165,6 +213,10 @@ def main() -> None:
                     time.sleep(3)
                     prom.start()
                     counts["Prometheus down and up"] += 1
+                elif action == 8 and step % 60 == 8 and args.replicas > 1:  # the leader replaced
+                    how = signal.SIGKILL if counts["leaders killed"] < counts["leaders stopped"] else signal.SIGTERM
+                    if replicas.replace_leader(how):
+                        counts["leaders killed" if how == signal.SIGKILL else "leaders stopped"] += 1
                 time.sleep(0.3)
             # quiet: let the last commit and edits settle
             last = pushed[-1] if pushed else None
@@ -176,11 +228,11 @@ def main() -> None:
                     break
                 time.sleep(0.5)
             time.sleep(2)
-            rss_end = _rss_kib(served.process.pid)
+            rss_end = {r.process.pid: _rss_kib(r.process.pid) for r in replicas.slots}
             doc = json.loads(client.kv.get(KEY)[1]["Value"])
         finally:
             watcher.stopping.set()
-            code = served.stop()
+            codes = [r.stop() for r in replicas.slots]
             prom.stop()
             agent.stop()
         elapsed = time.monotonic() - started
@@ -199,18 +251,20 @@ def main() -> None:
         reverted = sum(1 for a, b in zip(known, known[1:], strict=False) if b < a)
         if pushed and (doc.get("git") or {}).get("commit") != pushed[-1]:
             reverted += 1
-        outcomes = Counter(e["outcome"] for e in served.syncs())
-        tracebacks = served.log.count("Traceback")
-        print(f"soak: {sum(outcomes.values())} runs in {elapsed:.0f} s: {dict(outcomes)}")
+        outcomes = Counter(e["outcome"] for e in replicas.runs())
+        tracebacks = sum(r.log.count("Traceback") for r in replicas.all())
+        growth = [(rss_end[pid] - start) / 1024 for pid, start in rss_start.items() if pid in rss_end]
+        print(f"soak: {sum(outcomes.values())} runs in {elapsed:.0f} s with {args.replicas} replica(s): "
+              f"{dict(outcomes)}")
         print(f"  events: {dict(counts)}; webhook answers: {dict(answers)}")
-        print(f"  service exit code on SIGTERM: {code}")
+        print(f"  exit codes of the replicas on SIGTERM at the end: {codes}")
         print(f"  tracebacks: {tracebacks} (target 0)")
         print(f"  hand edits lost: {lost} of {made} made (the key going back from an edit, or not holding the last "
               "one at the end; target 0)")
         print(f"  commits reverted: {reverted}; commits seen in the key in order: {len(known)} of {len(pushed)} "
               "pushed (target 0 reverted)")
-        print(f"  RSS after warm-up {rss_start} KiB, at the end {rss_end} KiB: growth "
-              f"{(rss_end - (rss_start or rss_end)) / 1024:.1f} MiB (target < 10 MB)")
+        print(f"  RSS growth from warm-up to the end, per replica alive throughout: "
+              f"{', '.join(f'{g:.1f} MiB' for g in growth) or 'none alive throughout'} (target < 10 MB)")
 
 
 if __name__ == "__main__":
