@@ -12,6 +12,7 @@ from pathlib import Path
 
 from support import kv
 from support.commands import customize_company
+from support.githttp import git_over_http
 from support.gitrepo import GitRepo, bare_remote, push
 from support.kv import MASTER_TOKEN, acl_token
 from support.serving import Served, secret_file
@@ -344,3 +345,57 @@ def test_a_later_commit_naming_another_key_is_reported(consul: ConsulAgent, exam
         assert kv.live(consul, "serve/second")[0] is not None  # the run used the new key
     finally:
         assert served.stop() == 0, served.log
+
+
+def test_sigterm_during_a_run_gives_up_before_the_write_and_releases_the_locks(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo) -> None:
+    key = "serve/sigterm"
+    served = Served(consul, "--repo", str(field_repo.path), "--key", key, "--prometheus", example_prometheus.url,
+                    "--interval", "3600", "--grace", "30")
+    client = kv.client(consul)
+    lock = f"{kv.STATE_PREFIX}{key}.lock"
+    try:
+        served.wait_for(lambda e: e["event"] == "sync")
+        before = kv.live(consul, key)
+        other = client.session.create(ttl=10, behavior="delete", lock_delay=0)
+        assert client.kv.put(lock, "another sync", acquire=other)  # a concurrent one-shot sync holds the lock
+        customize_company(field_repo)
+        served.process.send_signal(signal.SIGHUP)
+        served.wait_for(lambda e: e["event"] == "waiting")  # the run waits for the lock
+        served.process.send_signal(signal.SIGTERM)
+        client.session.destroy(other)  # the lock is free: the run takes it, then gives up before writing
+        assert served.process.wait(30) == 0, served.log
+    finally:
+        served.stop()
+    abandoned = served.wait_for(lambda e: e["event"] == "sync" and e["outcome"] == "abandoned")
+    assert "nothing written" in abandoned["error"]
+    assert kv.live(consul, key) == before
+    assert client.kv.get(lock)[1] is None and client.kv.get(f"{kv.STATE_PREFIX}{key}.leader")[1] is None
+    assert served.events[-1]["event"] == "stopped"
+
+
+def test_an_http_remote_is_read_with_the_token_file_and_a_wrong_token_is_a_clear_error(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
+    bare_remote(tmp_path / "remotes" / "fields.git", field_repo)
+    good, bad = tmp_path / "token", tmp_path / "wrong-token"
+    good.write_text("s3cr3t-token\n")
+    bad.write_text("guess\n")
+    with git_over_http(tmp_path / "remotes", "s3cr3t-token") as base:
+        url = f"{base}/fields.git"
+        served = _serve(consul, url, tmp_path / "work", example_prometheus.url, "serve/http", "--git-token-file",
+                        str(good), "--push-hand-edits", "ui/")
+        refused = _serve(consul, url, tmp_path / "work2", example_prometheus.url, "serve/http2", "--git-token-file",
+                         str(bad))
+        try:
+            assert served.wait_for(lambda e: e["event"] == "sync")["outcome"] == "written", served.log
+            kv.hand_edit(consul, "serve/http", "company", display_name="Cliente")
+            pushed = served.wait_for(lambda e: e["event"] == "push")
+            assert "error" not in pushed, served.log  # pushed over HTTP with the token
+            assert pushed["branch"] in GitRepo.open(tmp_path / "remotes" / "fields.git").repo.branches
+            failed = refused.wait_for(lambda e: e["event"] == "fetch")
+            assert url in failed["error"] and "refused the credentials" in failed["error"], refused.log
+            status, reason = refused.get("/readyz")
+            assert status == 503 and reason.startswith("waiting for the first fetch"), reason
+        finally:
+            assert served.stop() == 0 and refused.stop() == 0
+    assert "Traceback" not in served.log + refused.log

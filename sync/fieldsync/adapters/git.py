@@ -237,7 +237,7 @@ def clone_or_open(url: str, workdir: str, credentials: Credentials) -> pygit2.Re
         return pygit2.clone_repository(url, workdir, bare=True,
                                        callbacks=pygit2.RemoteCallbacks(credentials=credentials))
     except pygit2.GitError as e:
-        raise SourceError(f"cloning {url}: {e}") from None
+        raise SourceError(f"cloning {url}: {_remote_reason(e)}") from None
 
 
 def fetch_branch(repo: pygit2.Repository, branch: str, credentials: Credentials) -> str:
@@ -248,7 +248,7 @@ def fetch_branch(repo: pygit2.Repository, branch: str, credentials: Credentials)
         repo.remotes["origin"].fetch([f"+refs/heads/{branch}:refs/remotes/origin/{branch}"],
                                      callbacks=pygit2.RemoteCallbacks(credentials=credentials))
     except (pygit2.GitError, KeyError) as e:
-        raise SourceError(f"fetching {branch} from {_origin(repo)}: {e}") from None
+        raise SourceError(f"fetching {branch} from {_origin(repo)}: {_remote_reason(e)}") from None
     try:
         oid = repo.references[f"refs/remotes/origin/{branch}"].target
     except KeyError:
@@ -273,7 +273,7 @@ def push_branch(repo: pygit2.Repository, branch: str, credentials: Credentials) 
         repo.remotes["origin"].push([f"refs/heads/{branch}:refs/heads/{branch}"],
                                     callbacks=Callbacks(credentials=credentials))
     except pygit2.GitError as e:
-        raise SourceError(f"pushing {branch} to {_origin(repo)}: {e}") from None
+        raise SourceError(f"pushing {branch} to {_origin(repo)}: {_remote_reason(e)}") from None
     if refused:
         raise SourceError(f"{_origin(repo)} refused {'; '.join(refused)}")
 
@@ -281,6 +281,14 @@ def push_branch(repo: pygit2.Repository, branch: str, credentials: Credentials) 
 def read_at(repo: pygit2.Repository, rev: str, path: str) -> bytes | None:
     """A file of a commit; None when the commit has no such file."""
     return _blob_data(resolve_commit(repo, rev).tree, path)
+
+
+def _remote_reason(error: Exception) -> str:
+    """libgit2's words for a remote's failure, with what to check when it is the credentials."""
+    text = str(error)
+    if "authentication" in text:
+        return f"the remote refused the credentials: check --git-token-file or --git-ssh-key ({text})"
+    return text
 
 
 def _origin(repo: pygit2.Repository) -> str:
