@@ -8,6 +8,7 @@ from dataclasses import dataclass
 JITTER = 0.10  # ±10 % so that replicas and restarts spread out
 BACKOFF_FIRST = 1.0  # seconds after the first failure, doubling up to the cap
 RETRY_CAP = 30.0  # seconds: the longest wait between attempts while something fails, unless the interval is longer
+INTERVAL, EXTRACT, RETRY = "interval", "extract", "retry"  # the triggers timers pull
 
 
 def jittered(interval: float, rng: random.Random | None = None) -> float:
@@ -43,8 +44,8 @@ class Timers:
 
     def due(self, now: float) -> set[str]:
         """The reasons that have fallen due: interval (fetch), extract, retry."""
-        return {name for name, at in (("interval", self.next_fetch), ("extract", self.next_extract),
-                                      ("retry", self.retry_at)) if at is not None and now >= at}
+        return {name for name, at in ((INTERVAL, self.next_fetch), (EXTRACT, self.next_extract),
+                                      (RETRY, self.retry_at)) if at is not None and now >= at}
 
     def ran(self, now: float, interval: float, extract_interval: float, failures: int,
             rng: random.Random | None = None) -> Timers:

@@ -27,7 +27,7 @@ from ..errors import FieldsyncError, Refused, Terminated, UsageError
 from ..model import HandEdit, SyncReport
 from ..rules import metrics, webhook
 from ..rules.config import CONFIG_FILE, leader_key, nudge_key
-from ..rules.schedule import RETRY_CAP, Timers, backoff, jittered
+from ..rules.schedule import EXTRACT, RETRY, RETRY_CAP, Timers, backoff, jittered
 from . import settings as settings_
 from .imports import import_document
 from .leader import WATCH_WAIT, Elector, problem
@@ -35,10 +35,9 @@ from .sync import SyncOptions, sync
 
 Log = Callable[[dict[str, Any]], None]
 
-# why a run happens
-START, INTERVAL, EXTRACT, WEBHOOK, KV, LEADER, RELOAD, RETRY = (
-    "start", "interval", "extract", "webhook", "kv", "leader", "reload", "retry")
-ALWAYS = frozenset({START, EXTRACT, WEBHOOK, LEADER, RELOAD, RETRY})  # a sync whatever the fetch brought
+# why a run happens, besides the timers' (interval, extract, retry)
+WEBHOOK, KV, LEADER, RELOAD = "webhook", "kv", "leader", "reload"
+ALWAYS = frozenset({EXTRACT, WEBHOOK, LEADER, RELOAD, RETRY})  # a sync whatever the fetch brought
 
 
 @dataclass(frozen=True)
