@@ -136,11 +136,6 @@ def _tls_reason(error: str, agent: ConsulSettings) -> str:
     return error.rsplit("(Caused by ", 1)[-1].rstrip(")")
 
 
-def _blocking_get(key: str, index: Any, wait: str) -> Callable[[Any], Any]:
-    """A blocking read of `key` that returns when it changes after `index`, or after `wait`."""
-    return lambda client: client.kv.get(key, index=index, wait=wait)
-
-
 def holder_value() -> str:
     """What a lock holder writes into the key it holds: who, and since when."""
     return json.dumps({"holder": f"{socket.gethostname()}:{os.getpid()}", "since": time.time()})
@@ -289,20 +284,20 @@ class ConsulKV:
         def renew() -> None:
             while not stop.wait(SESSION_TTL / 3):
                 with contextlib.suppress(Exception):  # a missed renewal: the next one, or the CAS write, will tell
-                    self.client.session.renew(session)
+                    self.renew_session(session)
 
         try:
             threading.Thread(target=renew, daemon=True).start()
             deadline = time.monotonic() + timeout
-            index, told = None, None
+            index, told = 0, None
             while not self.acquire(key, holder, session):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise FieldsyncError(f"another sync holds {key} for more than {timeout:g} s; nothing written")
-                wait = f"{max(1, min(5, int(remaining)))}s"
-                index, item = self._call(f"waiting for {key}", _blocking_get(key, index, wait))
-                if item is not None and item.get("Value") != told:
-                    told = item.get("Value")
+                seen = self.watch(key, index, min(5, remaining))
+                index = seen.next_index
+                if seen.value is not None and seen.value != told:
+                    told = seen.value
                     notify(f"waiting for {key}: {_holder_text(told)}")
             yield held
         finally:
