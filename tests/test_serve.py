@@ -399,3 +399,16 @@ def test_an_http_remote_is_read_with_the_token_file_and_a_wrong_token_is_a_clear
         finally:
             assert served.stop() == 0 and refused.stop() == 0
     assert "Traceback" not in served.log + refused.log
+
+
+def test_the_config_is_read_from_the_fetched_commit(consul: ConsulAgent, example_prometheus: Prometheus,
+                                                    field_repo: GitRepo, tmp_path: Path) -> None:
+    _configure(field_repo, example_prometheus, "serve/committed")
+    remote = bare_remote(tmp_path / "remote.git", field_repo)
+    (field_repo.path / "fieldsync.yaml").unlink()  # not on any disk the service reads: only in the commit
+    served = Served(consul, "--git-url", remote, "--workdir", str(tmp_path / "work"), "--interval", "3600")
+    try:
+        assert served.wait_for(lambda e: e["event"] == "sync")["outcome"] == "written", served.log
+        assert kv.records(consul, "serve/committed")["company"]
+    finally:
+        assert served.stop() == 0, served.log

@@ -393,7 +393,8 @@ def serve(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: 
     written = threading.Lock()
 
     def log(event: dict[str, Any]) -> None:
-        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+        now = time.time()
+        at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
         line = render.log_line(event, log_format, at)
         with written:
             click.echo(line, err=True)
