@@ -412,3 +412,36 @@ def test_the_config_is_read_from_the_fetched_commit(consul: ConsulAgent, example
         assert kv.records(consul, "serve/committed")["company"]
     finally:
         assert served.stop() == 0, served.log
+
+
+def test_a_stale_write_back_by_the_old_ui_is_repaired_at_once_keeping_its_edit(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
+    """The old UI's PATCH (CONTRACT.md) reads the document through a cache of up to 5 minutes, changes one record
+    and writes the whole document back, bare, without check-and-set: a merged commit is reverted in KV, and serve
+    restores it at once, keeping the person's edit."""
+    key = "serve/stale"
+    remote = bare_remote(tmp_path / "remote.git", field_repo)
+    served = _serve(consul, remote, tmp_path / "work", example_prometheus.url, key, secret=secret_file(tmp_path))
+    client = kv.client(consul)
+    try:
+        served.wait_for(lambda e: e["event"] == "sync")
+        cached = json.loads(client.kv.get(key)[1]["Value"])  # the UI's cache, before the merge
+        commit = customize_company(field_repo)
+        push(field_repo)
+        mark = len(served.events)
+        assert served.deliver({"ref": "refs/heads/main", "after": commit})[0] == 202
+        served.wait_for(lambda e: e["event"] == "sync" and e["commit"] == commit, after=mark)
+        assert kv.records(consul, key)["company"]["display_name"] == "Empresa"
+
+        for record in cached["fields"]:
+            if record["name"] == "site":
+                record["display_name"] = "Localização"
+        mark = len(served.events)
+        client.kv.put(key, json.dumps(cached))  # the stale write-back: "Empresa" is gone from KV
+        repaired = served.wait_for(lambda e: e["event"] == "sync", after=mark)
+        assert repaired["trigger"] == "kv" and repaired["outcome"] == "written", served.log
+        records = kv.records(consul, key)
+        assert records["company"]["display_name"] == "Empresa"  # the merged commit, back
+        assert records["site"]["display_name"] == "Localização"  # and the person's edit, kept
+    finally:
+        assert served.stop() == 0, served.log
