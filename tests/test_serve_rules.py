@@ -179,3 +179,18 @@ def test_the_endpoint_answers_500_when_a_route_fails_and_413_for_a_body_too_big(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_serve_stops_at_start_with_exit_2_on_a_busy_port_or_a_bad_option(tmp_path: Path) -> None:
+    import socket
+
+    from support.commands import cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, output = cli(None, "serve", "--repo", str(tmp_path), "--listen", f"127.0.0.1:{port}")
+    assert code == 2 and f"--listen 127.0.0.1:{port}: Address already in use" in output, output
+    code, output = cli(None, "serve", "--git-url", "file:///nowhere")
+    assert code == 2 and "--git-url needs --workdir" in output, output
