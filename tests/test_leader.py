@@ -1,4 +1,4 @@
-"""The election on its own, in-process against a real Consul: faults injected at the adapter's edge (a renewal
+"""The election on its own, in-process against a real Consul: faults injected at the adapter's edge (a keepalive
 held up, an acquire failing) while Consul itself answers for real."""
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from fieldsync.usecases.leader import Elector
 
 
 class GatedKV(ConsulKV):
-    """Consul, except that renewals wait for `gate` and the next acquire fails while `fail_acquire` is set."""
+    """Consul, except that keepalives (the passes of a session's check) wait for `gate`, and the next acquire fails
+    while `fail_acquire` is set."""
 
     gate = threading.Event()
-    renewing = threading.Event()
+    passing = threading.Event()
     fail_acquire = threading.Event()
     sessions: list[str] = []
 
-    def renew_session(self, session: str) -> bool:
-        self.renewing.set()
+    def pass_check(self, check: str) -> bool:
+        self.passing.set()
         self.gate.wait(30)
-        return super().renew_session(session)
+        return super().pass_check(check)
 
     def acquire(self, key: str, value: str, session: str) -> bool:
         if self.fail_acquire.is_set():
@@ -33,8 +34,8 @@ class GatedKV(ConsulKV):
             raise FieldsyncError("cannot reach Consul (locking): injected")
         return super().acquire(key, value, session)
 
-    def create_session(self, name: str) -> str:
-        session = super().create_session(name)
+    def create_session(self, name: str, check: str | None = None) -> str:
+        session = super().create_session(name, check)
         self.sessions.append(session)
         return session
 
@@ -46,7 +47,7 @@ def _until(check, timeout: float = 30) -> None:  # noqa: ANN001 - a callable ret
         time.sleep(0.05)
 
 
-def test_a_renewal_of_an_abandoned_session_never_ends_the_next_one(consul: ConsulAgent) -> None:
+def test_a_keepalive_of_an_abandoned_session_never_ends_the_next_one(consul: ConsulAgent) -> None:
     key = "fieldsync/leader/gated.leader"
     client = kv.client(consul)
     other = client.session.create(ttl=10, behavior="delete", lock_delay=0)
@@ -55,18 +56,18 @@ def test_a_renewal_of_an_abandoned_session_never_ends_the_next_one(consul: Consu
     elector = Elector(lambda: GatedKV(ConsulSettings(consul.http_addr)), key, roles.append, lambda problem: None)
     elector.start()
     try:
-        _until(lambda: roles == [False])  # standing by, its first renewal held up at the gate
-        _until(GatedKV.renewing.is_set)
+        _until(lambda: roles == [False])  # standing by, its first keepalive held up at the gate
+        _until(GatedKV.passing.is_set)
         GatedKV.fail_acquire.set()
         client.session.destroy(other)  # the key is free: the acquire fails, the session is abandoned, a new one leads
         _until(lambda: roles[-1:] == [True])
         assert len(GatedKV.sessions) == 2
-        GatedKV.gate.set()  # the abandoned session's renewal comes back (its session is gone)
+        GatedKV.gate.set()  # the abandoned session's keepalive comes back
         time.sleep(SETTLE)
-        assert roles == [False, True], roles  # still leading: the old renewal ended nothing but its own session
+        assert roles == [False, True], roles  # still leading: the old keepalive ended nothing but its own session
         assert client.kv.get(key)[1]["Session"] == GatedKV.sessions[1]
     finally:
         elector.stop()
 
 
-SETTLE = 1.0  # seconds for a renewer to act on an answer it has (it acts at once; this is generous)
+SETTLE = 1.0  # seconds for a keepalive thread to act on an answer it has (it acts at once; this is generous)

@@ -210,7 +210,7 @@ def test_sighup_reads_the_config_again(consul: ConsulAgent, example_prometheus: 
         assert served.stop() == 0, served.log
 
 
-def test_an_idle_leader_asks_consul_only_for_its_blocking_queries_and_renewals(
+def test_an_idle_leader_asks_consul_only_for_its_blocking_queries_and_keepalives(
         consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
     key = "serve/idle"
     proxy = RecordingProxy(consul.http_addr)
@@ -220,15 +220,15 @@ def test_an_idle_leader_asks_consul_only_for_its_blocking_queries_and_renewals(
         served.wait_for(lambda e: e["event"] == "sync")
         time.sleep(1)  # the watches settle on their index
         start = time.monotonic()
-        time.sleep(SESSION_TTL)  # a whole TTL: three renewals, and three fetches that find nothing new
+        time.sleep(SESSION_TTL)  # a whole TTL: three keepalives, and ten fetches that find nothing new
         asked = proxy.since(start)
         watching = {path for at, method, path, query in proxy.requests if at < start and "index" in query}
     finally:
         assert served.stop() == 0, served.log
         proxy.stop()
-    kinds = {(method, path.rsplit("/", 1)[0] if "renew" in path else path, "index" in query)
+    kinds = {(method, path.rsplit("/", 1)[0] if "/check/pass/" in path else path, "index" in query)
              for method, path, query in asked}
-    assert kinds == {("PUT", "/v1/session/renew", False)}, asked
+    assert kinds == {("PUT", "/v1/agent/check/pass", False)}, asked  # the session's keepalive
     assert watching == {f"/v1/kv/{key}", f"/v1/kv/fieldsync/{key}.nudge"}  # the blocking queries, still open
     assert [e for e in served.events if e["event"] == "sync"][1:] == [], served.log  # no run: nothing changed
 
@@ -240,6 +240,7 @@ key "fieldsync/acl/served.status" { policy = "write" }
 key "fieldsync/acl/served.leader" { policy = "write" }
 key "fieldsync/acl/served.nudge" { policy = "write" }
 session_prefix "" { policy = "write" }
+service "fieldsync-replica" { policy = "write" }
 """
 
 
@@ -247,18 +248,21 @@ def test_serve_needs_only_its_acl_policy_and_says_what_is_denied(start_consul, e
                                                                   field_repo: GitRepo) -> None:
     agent = start_consul(acl_master_token=MASTER_TOKEN)
     token = acl_token(agent, "fieldsync-serve", SERVE_POLICY)
-    without_leader = acl_token(agent, "lacks-leader", SERVE_POLICY.replace(".leader", ".other"))
+    lacking = {"watching fieldsync/acl/served.leader": SERVE_POLICY.replace(".leader", ".other"),
+               "registering the service fieldsync-replica": SERVE_POLICY.replace('"fieldsync-replica"', '"other"')}
     args = ("--repo", str(field_repo.path), "--key", "acl/served", "--prometheus", example_prometheus.url)
     served = Served(agent, *args, env={"CONSUL_HTTP_TOKEN": token})
-    denied = Served(agent, *args, env={"CONSUL_HTTP_TOKEN": without_leader})
+    denied = {what: Served(agent, *args, env={"CONSUL_HTTP_TOKEN": acl_token(agent, f"lacks-{n}", rules)})
+              for n, (what, rules) in enumerate(lacking.items())}
     try:
         assert served.wait_for(lambda e: e["event"] == "sync")["outcome"] == "written", served.log
-        problem = denied.wait_for(lambda e: e["event"] == "consul")
-        assert "Consul denied watching fieldsync/acl/served.leader" in problem["error"], denied.log
-        status, reason = denied.get("/readyz")
-        assert status == 503 and "denied" in reason
+        for what, replica in denied.items():
+            problem = replica.wait_for(lambda e: e["event"] == "consul")
+            assert f"Consul denied {what}" in problem["error"], replica.log
+            status, reason = replica.get("/readyz")
+            assert status == 503 and "denied" in reason
     finally:
-        assert served.stop() == 0 and denied.stop() == 0, served.log + denied.log
+        assert [r.stop() for r in (served, *denied.values())] == [0, 0, 0], served.log
 
 
 def test_the_service_rides_out_prometheus_and_consul_going_down(start_consul, start_prometheus,  # noqa: ANN001

@@ -20,6 +20,7 @@ from ..errors import FieldsyncError, UsageError
 
 T = TypeVar("T")
 SESSION_TTL = 10  # seconds, Consul's minimum: a killed sync's lock frees itself after twice this (Consul's grace)
+REPLICA_SERVICE = "fieldsync-replica"  # the service `serve` replicas register, whose checks keep their sessions alive
 
 
 @dataclass
@@ -247,10 +248,41 @@ class ConsulKV:
             return Watched(new_index, None, 0, None)
         return Watched(new_index, item["Value"] or b"", int(item["ModifyIndex"]), item.get("Session"))
 
-    def create_session(self, name: str) -> str:
-        """A session with Consul's shortest TTL, deleting what it holds when it ends, with no lock delay."""
+    def create_session(self, name: str, check: str | None = None) -> str:
+        """A session deleting what it holds when it ends, with no lock delay. It lives while `check` (an ID on the
+        agent that answers) and the agent itself are healthy; without a check, while it is renewed within Consul's
+        shortest TTL (which Consul enforces at up to twice the TTL)."""
+        if check is not None:
+            return str(self._call("creating a session", lambda c: c.session.create(
+                name=name, checks=["serfHealth", check], behavior="delete", lock_delay=0)))
         return str(self._call("creating a session", lambda c: c.session.create(
             name=name, ttl=SESSION_TTL, behavior="delete", lock_delay=0)))
+
+    def register_check(self, service_id: str, port: int, meta: dict[str, str]) -> str:
+        """Register an instance `service_id` of the service `fieldsync-replica` on the agent that answers, with a TTL
+        check of SESSION_TTL seconds, passing now (Consul removes the instance a minute after the check fails);
+        returns the check's ID."""
+        self._call(f"registering the service {REPLICA_SERVICE}", lambda c: c.agent.service.register(
+            REPLICA_SERVICE, service_id=service_id, port=port, meta=meta,
+            check={"TTL": f"{SESSION_TTL}s", "DeregisterCriticalServiceAfter": "1m", "Status": "passing"}))
+        return f"service:{service_id}"
+
+    def pass_check(self, check: str) -> bool:
+        """Mark a TTL check passing; False when the agent no longer has it (restarted, or another agent answers)."""
+        import consul
+
+        def passing(c: Any) -> bool:
+            try:
+                return bool(c.agent.check.ttl_pass(check))
+            except consul.ConsulException as e:
+                if "does not have associated TTL" in str(e) or "Unknown check" in str(e):
+                    return False
+                raise
+
+        return self._call("passing the session's check", passing)
+
+    def deregister(self, service_id: str) -> None:
+        self._call(f"deregistering the service {REPLICA_SERVICE}", lambda c: c.agent.service.deregister(service_id))
 
     def renew_session(self, session: str) -> bool:
         """False when the session has ended (expired, destroyed, or lost with Consul's state)."""

@@ -1,17 +1,22 @@
 """Leader election for `fieldsync serve`: one active replica, the others standing by.
 
-Each replica holds a Consul session (Consul's shortest TTL, renewed every third of it) and waits, with a blocking
-query, for the leader key to be free; the first to acquire it is the leader until its session ends: released on
-SIGTERM (the key is deleted with the session, which wakes the standbys at once) or, if the process dies, when Consul
-expires the session (2 × TTL after the last renewal, by Consul's own rule). While idle a replica makes no Consul
-request but that blocking query and the renewals.
+Each replica registers itself on its Consul agent as an instance of the service `fieldsync-replica`, with a TTL
+check that it passes every third of the TTL, and holds a session bound to that check (and to the agent's own
+health). It waits, with a blocking query, for the leader key to be free; the first to acquire it leads until its
+session ends: released on SIGTERM (the key is deleted with the session, which wakes the standbys at once), or, if the
+process dies, when its check has gone unpassed for the TTL (a check's TTL is exact, where a session's own TTL may run
+to twice its length). While idle a replica makes no Consul request but that blocking query and the check's passes.
+The session lives on the agent that holds the check: a replica should talk to one agent (its node's).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 from ..adapters.consul import SESSION_TTL, ConsulKV, holder_value
@@ -34,9 +39,10 @@ class Elector:
     when it answers again)."""
 
     def __init__(self, connect: Callable[[], ConsulKV], key: str, on_leader: Callable[[bool], None],
-                 on_consul: Callable[[str | None], None]) -> None:
-        self.connect, self.key = connect, key
+                 on_consul: Callable[[str | None], None], port: int = 0) -> None:
+        self.connect, self.key, self.port = connect, key, port
         self.on_leader, self.on_consul = on_leader, on_consul
+        self.replica = f"fieldsync-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # its service ID
         self.stopping = threading.Event()
         self.session: str | None = None
         self._ended = threading.Event()  # the current session's: set when it ended, or the service stops
@@ -51,12 +57,15 @@ class Elector:
         self.stopping.set()
         self._ended.set()
         session, self.session = self.session, None
-        if session is None:
-            return None
+        kv = self.connect()
         try:
-            self.connect().end_session(session)
+            if session is not None:
+                kv.end_session(session)
         except FieldsyncError as e:
             return str(e)
+        finally:
+            with contextlib.suppress(FieldsyncError):  # else Consul removes it a minute after its check fails
+                kv.deregister(self.replica)
         return None
 
     def _run(self) -> None:
@@ -65,10 +74,12 @@ class Elector:
             kv = self.connect()
             session = None
             try:
-                session = self.session = kv.create_session(f"fieldsync serve {self.key}")
+                check = kv.register_check(self.replica, self.port, {"key": self.key})
+                session = self.session = kv.create_session(f"fieldsync serve {self.key}", check)
                 if self.stopping.is_set():  # stop() came while the session was being made
                     return
-                threading.Thread(target=self._renew, args=(session, ended), name="renewer", daemon=True).start()
+                threading.Thread(target=self._renew, args=(check, session, ended), name="renewer",
+                                 daemon=True).start()
                 self._campaign(kv, session, ended)
             except Exception as e:  # Consul's failures, and a bug's: the election goes on
                 self.on_consul(problem(e))
@@ -97,28 +108,28 @@ class Elector:
                 return
             self.on_leader(False)  # held by another: standing by
 
-    def _renew(self, session: str, ended: threading.Event) -> None:
-        """Renew every third of the TTL until `ended`; end it here when Consul says the session is gone, or when no
-        renewal has succeeded for a whole TTL (Consul may have expired it: a leader must not go on believing it
-        leads)."""
+    def _renew(self, check: str, session: str, ended: threading.Event) -> None:
+        """Pass the session's check every third of the TTL until `ended`; end here when the agent no longer has the
+        check (it restarted), or when no pass has succeeded for a whole TTL (the check has failed by then, and with
+        it the session: a leader must not go on believing it leads)."""
         kv = self.connect()
         last_ok = time.monotonic()
         while not ended.wait(SESSION_TTL / 3):
             try:
-                alive = kv.renew_session(session)
-            except Exception as e:  # Consul's failures, and a bug's: renewing goes on while it can
+                alive = kv.pass_check(check)
+            except Exception as e:  # Consul's failures, and a bug's: passing goes on while it can
                 if not ended.is_set():
                     self.on_consul(problem(e))
                 if time.monotonic() - last_ok >= SESSION_TTL:
                     ended.set()
                     return
                 continue
-            if ended.is_set():  # abandoned while this renewal was on its way: nothing to report
+            if ended.is_set():  # abandoned while this pass was on its way: nothing to report
                 return
             if not alive:
-                self.on_consul(f"the session {session} ended")
+                self.on_consul(f"the check of session {session} is gone (the agent restarted?)")
                 ended.set()
                 return
-            if time.monotonic() - last_ok > SESSION_TTL / 2:  # a renewal had failed: Consul answers again
+            if time.monotonic() - last_ok > SESSION_TTL / 2:  # a pass had failed: Consul answers again
                 self.on_consul(None)
             last_ok = time.monotonic()

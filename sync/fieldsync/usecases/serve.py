@@ -289,7 +289,7 @@ class Service:
         if s is None:
             return
         self.elector = Elector(lambda: self.o.connect(s.consul_addresses), leader_key(s.key, s.state_prefix),
-                               self._on_leader, self._on_consul)
+                               self._on_leader, self._on_consul, port=self._server.server_address[1])
         self.elector.start()
         now = time.monotonic()
         self.timers = Timers(now, now).ran(now, self.o.interval, self.o.extract_interval, 0)
