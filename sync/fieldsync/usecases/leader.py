@@ -70,7 +70,7 @@ class Elector:
 
     def _run(self) -> None:
         while not self.stopping.is_set():
-            ended = self._ended = threading.Event()  # this session's own: a late renewer of another cannot set it
+            ended = self._ended = threading.Event()  # this session's own: a late keepalive of another cannot set it
             kv = self.connect()
             session = None
             try:
@@ -78,7 +78,7 @@ class Elector:
                 session = self.session = kv.create_session(f"fieldsync serve {self.key}", check)
                 if self.stopping.is_set():  # stop() came while the session was being made
                     return
-                threading.Thread(target=self._renew, args=(check, session, ended), name="renewer",
+                threading.Thread(target=self._keep_alive, args=(check, session, ended), name="keepalive",
                                  daemon=True).start()
                 self._campaign(kv, session, ended)
             except Exception as e:  # Consul's failures, and a bug's: the election goes on
@@ -86,7 +86,7 @@ class Elector:
                 self._failures += 1
                 self.stopping.wait(backoff(self._failures, RETRY_CAP))
             finally:
-                ended.set()  # stops this session's renewer
+                ended.set()  # stops this session's keepalive
                 if session is not None:  # given up: end it now (freeing the key it may hold), else it expires
                     with contextlib.suppress(Exception):
                         kv.end_session(session)
@@ -108,7 +108,7 @@ class Elector:
                 return
             self.on_leader(False)  # held by another: standing by
 
-    def _renew(self, check: str, session: str, ended: threading.Event) -> None:
+    def _keep_alive(self, check: str, session: str, ended: threading.Event) -> None:
         """Pass the session's check every third of the TTL until `ended`; end here when the agent no longer has the
         check (it restarted), or when no pass has succeeded for a whole TTL (the check has failed by then, and with
         it the session: a leader must not go on believing it leads)."""
