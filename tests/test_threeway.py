@@ -19,13 +19,23 @@ def _set(repo, name: str, **values: str) -> str:  # noqa: ANN001 - a support.git
     return repo.commit(f"change {name}")
 
 
+def _edit_both_ways(consul, repo, key: str) -> None:  # noqa: ANN001 - a ConsulAgent, a support.gitrepo.GitRepo
+    """A hand edit of company in KV, then a commit of site in git, merged after the live document was written."""
+    hand_edit(consul, key, "company", display_name="Empresa (UI)")
+    _set(repo, "site", display_name="Site From Git")
+
+
+def _both_kept(consul, key: str) -> bool:  # noqa: ANN001 - a ConsulAgent
+    written = records(consul, key)
+    return written["company"]["display_name"] == "Empresa (UI)" and written["site"]["display_name"] == "Site From Git"
+
+
 def test_import_takes_the_hand_edit_and_leaves_a_later_commit(consul, example_prometheus,
                                                               field_repo) -> None:
     prom = example_prometheus
     key = "threeway/import"
     args = synced(consul, field_repo, prom.url, key)
-    hand_edit(consul, key, "company", display_name="Empresa (UI)")
-    _set(field_repo, "site", display_name="Site From Git")  # merged after the live document was written
+    _edit_both_ways(consul, field_repo, key)
 
     code, output = cli(consul, "import", "--from-kv", *args)
     assert code == 0 and "1 hand edit(s) taken into 1 file(s)" in output, output
@@ -33,8 +43,7 @@ def test_import_takes_the_hand_edit_and_leaves_a_later_commit(consul, example_pr
     assert "Site From Git" in (field_repo.path / "fields/site.yaml").read_text()
     field_repo.commit("take the UI edit")
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
-    written = records(consul, key)
-    assert written["company"]["display_name"] == "Empresa (UI)" and written["site"]["display_name"] == "Site From Git"
+    assert _both_kept(consul, key)
     code, output = cli(consul, "plan", *args)
     assert code == 0 and "hand edit" not in output, output
 
@@ -44,12 +53,10 @@ def test_sync_keeps_a_hand_edit_and_writes_a_git_change(consul, example_promethe
     prom = example_prometheus
     key = "threeway/keep"
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
-    hand_edit(consul, key, "company", display_name="Empresa (UI)")
-    _set(field_repo, "site", display_name="Site From Git")
+    _edit_both_ways(consul, field_repo, key)
     code, output = run_sync(consul, field_repo.path, prom.url, key=key)
     assert code == 0 and "1 hand edit(s) kept, pending import" in output, output
-    written = records(consul, key)
-    assert written["company"]["display_name"] == "Empresa (UI)" and written["site"]["display_name"] == "Site From Git"
+    assert _both_kept(consul, key)
     run = run_record(consul, key)["last"]
     assert [(e["field"], e["live"]) for e in run["hand_edits_kept"]] == [("company", "Empresa (UI)")]
     code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
