@@ -33,7 +33,7 @@ import consul as py_consul
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.gitrepo import GitRepo, bare_remote, push  # noqa: E402
+from support.gitrepo import GitRepo, bare_remote, push, shipped_fields_repo  # noqa: E402
 from support.serving import Served, secret_file  # noqa: E402
 
 from fieldsync.adapters.consul import SESSION_TTL  # noqa: E402
@@ -70,9 +70,7 @@ def _one_shot(agent: ConsulAgent, repo: GitRepo, prom: str, key: str) -> float:
 
 def webhook_latency(agent: ConsulAgent, prom: str, work: Path, rounds: int) -> list[float]:
     client = py_consul.Consul(*agent.http_addr.split(":"))
-    repo = GitRepo(work / "repo")
-    shutil.copytree(ROOT / "fields", repo.path / "fields")
-    repo.commit("fields")
+    repo = shipped_fields_repo(work / "repo")
     remote = bare_remote(work / "remote.git", repo)
     key = "bench/webhook"
     served = Served(agent, "--git-url", remote, "--workdir", str(work / "clone"), "--key", key, "--prometheus", prom,
@@ -95,9 +93,7 @@ def webhook_latency(agent: ConsulAgent, prom: str, work: Path, rounds: int) -> l
 
 def hand_edit_latency(agent: ConsulAgent, prom: str, work: Path, rounds: int) -> list[float]:
     client = py_consul.Consul(*agent.http_addr.split(":"))
-    repo = GitRepo(work / "repo-edits")
-    shutil.copytree(ROOT / "fields", repo.path / "fields")
-    repo.commit("fields")
+    repo = shipped_fields_repo(work / "repo-edits")
     key = "bench/hand-edit"
     served = Served(agent, "--repo", str(repo.path), "--key", key, "--prometheus", prom, "--interval", "3600")
     times = []
@@ -125,9 +121,7 @@ def hand_edit_latency(agent: ConsulAgent, prom: str, work: Path, rounds: int) ->
 
 
 def failover(agent: ConsulAgent, prom: str, work: Path) -> dict[str, float]:
-    repo = GitRepo(work / "repo-failover")
-    shutil.copytree(ROOT / "fields", repo.path / "fields")
-    repo.commit("fields")
+    repo = shipped_fields_repo(work / "repo-failover")
     key = "bench/failover"
     args = ("--repo", str(repo.path), "--key", key, "--prometheus", prom, "--interval", "3600")
     result = {}
@@ -157,9 +151,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def idle(agent: ConsulAgent, prom: str, work: Path, seconds: float) -> tuple[float, dict[str, int], set[str]]:
-    repo = GitRepo(work / "repo-idle")
-    shutil.copytree(ROOT / "fields", repo.path / "fields")
-    repo.commit("fields")
+    repo = shipped_fields_repo(work / "repo-idle")
     remote = bare_remote(work / "remote-idle.git", repo)
     proxy = RecordingProxy(agent.http_addr)
     served = Served(proxy.address, "--git-url", remote, "--workdir", str(work / "clone-idle"), "--key",
@@ -193,9 +185,7 @@ def main() -> None:
         shutil.copytree(ROOT / "docs" / "example" / "targets", work / "prom" / "targets")
         config = (ROOT / "docs" / "example" / "prometheus.yml").read_text()
         with ConsulAgent(work / "consul") as agent, Prometheus(work / "prom", config) as prom:
-            baseline_repo = GitRepo(work / "baseline")
-            shutil.copytree(ROOT / "fields", baseline_repo.path / "fields")
-            baseline_repo.commit("fields")
+            baseline_repo = shipped_fields_repo(work / "baseline")
             _one_shot(agent, baseline_repo, prom.url, "bench/baseline")  # warm the caches like the others
             baseline = statistics.median(_one_shot(agent, baseline_repo, prom.url, "bench/baseline")
                                          for _ in range(5))

@@ -34,7 +34,7 @@ import consul as py_consul
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.gitrepo import GitRepo, bare_remote, push  # noqa: E402
+from support.gitrepo import bare_remote, push, shipped_fields_repo  # noqa: E402
 from support.serving import Served, secret_file  # noqa: E402
 
 from fieldsync.localservers import ConsulAgent, Prometheus  # noqa: E402
@@ -93,21 +93,6 @@ def hand_edit(agent: ConsulAgent, field: str, value: str) -> bool:
         return False
 
 
-def flood(served: Served, payload: dict, name: str, count: int = 100) -> list[int]:
-    """The status codes of `count` signed deliveries sent at once."""
-    codes: list[int] = []
-
-    def deliver(n: int) -> None:
-        codes.append(served.deliver(payload, delivery=f"{name}-{n}")[0])
-
-    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return codes
-
-
 class Replicas:
     """`fieldsync serve` replicas in slots; a replaced replica reuses its slot's --workdir (its earlier clone)."""
 
@@ -162,9 +147,7 @@ def main() -> None:
         agent, prom = ConsulAgent(work / "consul", dev=False), Prometheus(work / "prom", config)
         agent.start()
         prom.start()
-        repo = GitRepo(work / "repo")
-        shutil.copytree(ROOT / "fields", repo.path / "fields")
-        repo.commit("fields")
+        repo = shipped_fields_repo(work / "repo")
         remote = bare_remote(work / "remote.git", repo)
         replicas = Replicas(args.replicas, agent, (
             "--git-url", remote, "--key", KEY, "--prometheus", prom.url, "--interval", "2", "--extract-interval", "0.5",
@@ -200,8 +183,8 @@ def main() -> None:
                         edits[field].append(value)
                         counts["hand edits made"] += 1
                 elif action == 2:  # a flood of 100 deliveries at once
-                    answers.update(flood(replicas.any(rng), {"ref": "refs/heads/main",
-                                                             "after": pushed[-1] if pushed else None}, f"flood{step}"))
+                    payload = {"ref": "refs/heads/main", "after": pushed[-1] if pushed else None}
+                    answers.update(replicas.any(rng).flood(payload, name=f"flood{step}"))
                     counts["floods of 100"] += 1
                 elif action == 4 and step % 40 == 4:  # Consul restarts, keeping its data
                     agent.stop()

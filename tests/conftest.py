@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.gitrepo import GitRepo
+from support.gitrepo import GitRepo, shipped_fields_repo
 
 from fieldsync.localservers import ConsulAgent, LocalServer, Prometheus
 
@@ -21,11 +21,9 @@ def git_repo(tmp_path: Path) -> GitRepo:
 
 
 @pytest.fixture
-def field_repo(git_repo: GitRepo) -> GitRepo:
+def field_repo(tmp_path: Path) -> GitRepo:
     """A repository holding a copy of the shipped fields/, committed."""
-    shutil.copytree(ROOT / "fields", git_repo.path / "fields")
-    git_repo.commit("shipped fields")
-    return git_repo
+    return shipped_fields_repo(tmp_path / "repo")
 
 
 @pytest.fixture(scope="session")

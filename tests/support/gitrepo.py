@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pygit2
+
+SHIPPED_FIELDS = Path(__file__).resolve().parents[2] / "fields"
 
 
 class GitRepo:
@@ -53,3 +56,11 @@ def bare_remote(path: Path, work: GitRepo) -> str:
 
 def push(work: GitRepo, branch: str = "main") -> None:
     work.repo.remotes["origin"].push([f"+refs/heads/{branch}:refs/heads/{branch}"])
+
+
+def shipped_fields_repo(path: Path) -> GitRepo:
+    """A new repository at `path` holding a copy of the shipped fields/, committed."""
+    repo = GitRepo(path)
+    shutil.copytree(SHIPPED_FIELDS, repo.path / "fields")
+    repo.commit("shipped fields")
+    return repo

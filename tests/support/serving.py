@@ -97,6 +97,17 @@ class Served:
             headers["X-Hub-Signature-256"] = signature(secret.encode(), body)
         return self.request("/hooks/github", body, headers)
 
+    def flood(self, payload: dict[str, Any], count: int = 100, name: str = "flood") -> list[int]:
+        """The status codes of `count` signed deliveries of `payload` sent at once."""
+        codes: list[int] = []
+        threads = [threading.Thread(target=lambda n=n: codes.append(self.deliver(payload, delivery=f"{name}-{n}")[0]))
+                   for n in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return codes
+
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         status, text = self.get("/metrics")
         assert status == 200, text
