@@ -37,7 +37,7 @@ Log = Callable[[dict[str, Any]], None]
 
 # why a run happens, besides the timers' (interval, extract, retry)
 WEBHOOK, KV, LEADER, RELOAD = "webhook", "kv", "leader", "reload"
-ALWAYS = frozenset({EXTRACT, WEBHOOK, LEADER, RELOAD, RETRY})  # a sync whatever the fetch brought
+ALWAYS = frozenset({EXTRACT, WEBHOOK, KV, LEADER, RELOAD, RETRY})  # a sync whatever the fetch brought
 
 
 @dataclass(frozen=True)
@@ -67,24 +67,33 @@ class ServeOptions:
 
 
 class Triggers:
-    """Reasons to fetch and sync, coalesced into one set that the worker takes whole."""
+    """Reasons to fetch and sync, coalesced into one set that the worker takes whole. A write of the key counts only
+    when someone else made it: the watch may see our own write before the worker has recorded it."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._reasons: set[str] = set()
-        self.kv_index: int | None = None  # the document's ModifyIndex the last KV trigger saw
+        self._kv_index: int | None = None  # the document's ModifyIndex the last KV trigger saw
+        self._own_index: int | None = None  # the document's ModifyIndex as our last write left it
 
     def pull(self, reason: str, kv_index: int | None = None) -> None:
         with self._cond:
             self._reasons.add(reason)
             if kv_index is not None:
-                self.kv_index = kv_index
+                self._kv_index = kv_index
             self._cond.notify()
+
+    def wrote(self, index: int) -> None:
+        with self._cond:
+            self._own_index = index
+
+    def _live(self) -> set[str]:
+        return self._reasons - {KV} if self._kv_index == self._own_index else set(self._reasons)
 
     def take(self, timeout: float) -> set[str]:
         with self._cond:
-            self._cond.wait_for(lambda: bool(self._reasons), timeout)
-            reasons, self._reasons = self._reasons, set()
+            self._cond.wait_for(lambda: bool(self._live()), timeout)
+            reasons, self._reasons = self._live(), set()
             return reasons
 
 
@@ -128,7 +137,6 @@ class Service:
         self._clients: dict[tuple[str, ...], ConsulKV] = {}
         self._repository: Any = None
         self.synced_commit: str | None = None
-        self.own_index: int | None = None  # the document's ModifyIndex as our last run left it
         self.timers = Timers(0.0, 0.0)  # set when the worker starts
         self.failures = 0
         self.edits_seen: frozenset[tuple[str, str, str]] = frozenset()
@@ -378,11 +386,8 @@ class Service:
         return self._clients[addresses]
 
     def _due(self, reasons: set[str], commit: str) -> bool:
-        """Whether these reasons call for a sync: most always do; a poll only for a new commit; a write of the key
-        only when someone else made it."""
-        if reasons & ALWAYS or commit != self.synced_commit:
-            return True
-        return KV in reasons and self.triggers.kv_index != self.own_index
+        """Whether these reasons call for a sync: all but a poll always do; a poll only for a new commit."""
+        return bool(reasons & ALWAYS) or commit != self.synced_commit
 
     def _before_write(self) -> None:
         if self.stopping.is_set():
@@ -431,7 +436,7 @@ class Service:
             self.synced_commit = commit
         if report is not None:
             plan = report.plan
-            self.own_index = report.index_after or plan.index
+            self.triggers.wrote(report.index_after or plan.index)
             edits = frozenset((e.field, e.attribute, json.dumps(e.live, default=str))
                               for e in (*plan.kept, *plan.conflicts, *plan.overwritten))
             if edits and edits != self.edits_seen:
