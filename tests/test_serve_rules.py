@@ -61,16 +61,16 @@ def test_triggers_coalesce_into_one_set() -> None:
 def test_a_write_of_the_key_is_a_trigger_only_when_someone_else_made_it() -> None:
     triggers = Triggers()
     triggers.pull("kv", 42)  # the watch can see our own write before the worker records it
-    triggers.wrote(42)
+    triggers.seen(42)
     assert triggers.take(0) == set()
-    triggers.wrote(43)
+    triggers.seen(43)
     triggers.pull("kv", 43)
     assert triggers.take(0) == set()
     triggers.pull("kv", 44)  # someone else's write after ours
     assert triggers.take(0) == {"kv"}
     triggers.pull("kv", 45)
     triggers.pull(WEBHOOK)
-    triggers.wrote(45)
+    triggers.seen(45)
     assert triggers.take(0) == {WEBHOOK}
 
 

@@ -68,13 +68,13 @@ class ServeOptions:
 
 class Triggers:
     """Reasons to fetch and sync, coalesced into one set that the worker takes whole. A write of the key counts only
-    when someone else made it: the watch may see our own write before the worker has recorded it."""
+    when our last run has not seen it: not our own write, which the watch may report before the worker records it."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._reasons: set[str] = set()
         self._kv_index: int | None = None  # the document's ModifyIndex the last KV trigger saw
-        self._own_index: int | None = None  # the document's ModifyIndex as our last write left it
+        self._seen_index: int | None = None  # the document's ModifyIndex as our last run left it
 
     def pull(self, reason: str, kv_index: int | None = None) -> None:
         with self._cond:
@@ -83,12 +83,13 @@ class Triggers:
                 self._kv_index = kv_index
             self._cond.notify()
 
-    def wrote(self, index: int) -> None:
+    def seen(self, index: int) -> None:
+        """Our last run left the document at this ModifyIndex (written, or read and found in order)."""
         with self._cond:
-            self._own_index = index
+            self._seen_index = index
 
     def _live(self) -> set[str]:
-        return self._reasons - {KV} if self._kv_index == self._own_index else set(self._reasons)
+        return self._reasons - {KV} if self._kv_index == self._seen_index else set(self._reasons)
 
     def take(self, timeout: float) -> set[str]:
         with self._cond:
@@ -436,7 +437,7 @@ class Service:
             self.synced_commit = commit
         if report is not None:
             plan = report.plan
-            self.triggers.wrote(report.index_after or plan.index)
+            self.triggers.seen(report.index_after or plan.index)
             edits = frozenset((e.field, e.attribute, json.dumps(e.live, default=str))
                               for e in (*plan.kept, *plan.conflicts, *plan.overwritten))
             if edits and edits != self.edits_seen:
