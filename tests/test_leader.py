@@ -70,4 +70,24 @@ def test_a_keepalive_of_an_abandoned_session_never_ends_the_next_one(consul: Con
         elector.stop()
 
 
+def test_a_leader_whose_key_is_taken_from_it_steps_down(consul: ConsulAgent) -> None:
+    key = "fieldsync/leader/taken.leader"
+    client = kv.client(consul)
+    roles: list[bool] = []
+    elector = Elector(lambda: ConsulKV(ConsulSettings(consul.http_addr)), key, roles.append, lambda problem: None)
+    elector.start()
+    try:
+        _until(lambda: roles == [True])
+        other = client.session.create(ttl=10, behavior="delete", lock_delay=0)
+        # an operator (or Consul) frees the key while the leader's check still passes; another takes it at once
+        client.txn.put([{"KV": {"Verb": "delete", "Key": key}},
+                        {"KV": {"Verb": "lock", "Key": key, "Value": "", "Session": other}}])
+        _until(lambda: roles[-1:] == [False])
+        time.sleep(SETTLE)
+        assert roles[0] and not any(roles[1:]), roles  # standing by (told once or more): the key is another's
+        assert client.kv.get(key)[1]["Session"] == other
+    finally:
+        elector.stop()
+
+
 SETTLE = 1.0  # seconds for a keepalive thread to act on an answer it has (it acts at once; this is generous)

@@ -228,7 +228,8 @@ def test_an_idle_leader_asks_consul_only_for_its_blocking_queries_and_keepalives
     kinds = {(method, path.rsplit("/", 1)[0] if "/check/pass/" in path else path, "index" in query)
              for method, path, query in asked}
     assert kinds == {("PUT", "/v1/agent/check/pass", False)}, asked  # the session's keepalive
-    assert watching == {f"/v1/kv/{key}", f"/v1/kv/fieldsync/{key}.nudge"}  # the blocking queries, still open
+    assert watching == {f"/v1/kv/{key}", f"/v1/kv/fieldsync/{key}.nudge",  # the blocking queries, still open
+                        f"/v1/kv/fieldsync/{key}.leader"}
     assert [e for e in served.events if e["event"] == "sync"][1:] == [], served.log  # no run: nothing changed
 
 

@@ -2,10 +2,11 @@
 
 Each replica registers itself on its Consul agent as an instance of the service `fieldsync-replica`, with a TTL
 check that it passes every third of the TTL, and holds a session bound to that check (and to the agent's own
-health). It waits, with a blocking query, for the leader key to be free; the first to acquire it leads until its
-session ends: released on SIGTERM (the key is deleted with the session, which wakes the standbys at once), or, if the
-process dies, when its check has gone unpassed for the TTL (a check's TTL is exact, where a session's own TTL may run
-to twice its length). While idle a replica makes no Consul request but that blocking query and the check's passes.
+health). It waits, with a blocking query, for the leader key to be free; the first to acquire it leads, watching the
+key the same way, until the key is no longer its session's: released on SIGTERM (the key is deleted with the
+session, which wakes the standbys at once), if the process dies, when its check has gone unpassed for the TTL (a
+check's TTL is exact, where a session's own TTL may run to twice its length), or deleted or taken by someone else.
+While idle a replica makes no Consul request but that blocking query and the check's passes.
 The session lives on the agent that holds the check: a replica should talk to one agent (its node's).
 """
 
@@ -100,6 +101,7 @@ class Elector:
             self._failures = 0
             index = seen.next_index
             if seen.session is None and not ended.is_set() and kv.acquire(self.key, holder_value(), session):
+                threading.Thread(target=self._hold, args=(session, ended), name="hold", daemon=True).start()
                 self.on_leader(True)
                 try:
                     ended.wait()
@@ -107,6 +109,25 @@ class Elector:
                     self.on_leader(False)
                 return
             self.on_leader(False)  # held by another: standing by
+
+    def _hold(self, session: str, ended: threading.Event) -> None:
+        """While leading, a blocking query on the key: end the term when the key is no longer the session's (deleted
+        or taken while the check still passes, by an operator or by Consul itself). Consul's failures are the
+        keepalive's to judge."""
+        kv = self.connect()
+        index, failures = 0, 0
+        while not ended.is_set():
+            try:
+                seen = kv.watch(self.key, index, WATCH_WAIT)
+            except Exception:  # Consul's failures, and a bug's: watched again after a backoff
+                failures += 1
+                ended.wait(backoff(failures, RETRY_CAP))
+                continue
+            failures = 0
+            if seen.session != session:
+                ended.set()
+                return
+            index = seen.next_index
 
     def _keep_alive(self, check: str, session: str, ended: threading.Event) -> None:
         """Pass the session's check every third of the TTL until `ended`; end here when the agent no longer has the
