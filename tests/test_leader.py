@@ -90,4 +90,22 @@ def test_a_leader_whose_key_is_taken_from_it_steps_down(consul: ConsulAgent) -> 
         elector.stop()
 
 
+def test_a_replica_whose_check_failed_leads_again(consul: ConsulAgent) -> None:
+    key = "fieldsync/leader/failed.leader"
+    client = kv.client(consul)
+    roles: list[bool] = []
+    elector = Elector(lambda: ConsulKV(ConsulSettings(consul.http_addr)), key, roles.append, lambda problem: None)
+    elector.start()
+    try:
+        _until(lambda: roles == [True])
+        first = client.kv.get(key)[1]["Session"]
+        # its check fails (a pause longer than the TTL, an agent that was away): the session ends, and the agent keeps
+        # the check critical when the replica registers it again
+        client.agent.check.ttl_fail(f"service:{elector.replica}")
+        _until(lambda: False in roles)
+        _until(lambda: roles[-1] and (client.kv.get(key)[1] or {}).get("Session") not in (None, first))
+    finally:
+        elector.stop()
+
+
 SETTLE = 1.0  # seconds for a keepalive thread to act on an answer it has (it acts at once; this is generous)

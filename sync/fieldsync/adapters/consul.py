@@ -261,11 +261,14 @@ class ConsulKV:
     def register_check(self, service_id: str, port: int, meta: dict[str, str]) -> str:
         """Register an instance `service_id` of the service `fieldsync-replica` on the agent that answers, with a TTL
         check of SESSION_TTL seconds, passing now (Consul removes the instance a minute after the check fails);
-        returns the check's ID."""
+        returns the check's ID. The check is passed after registering: an agent that already has it (registered
+        before, restored after a restart) keeps its status, critical included, whatever the registration says."""
+        check = f"service:{service_id}"
         self._call(f"registering the service {REPLICA_SERVICE}", lambda c: c.agent.service.register(
             REPLICA_SERVICE, service_id=service_id, port=port, meta=meta,
-            check={"TTL": f"{SESSION_TTL}s", "DeregisterCriticalServiceAfter": "1m", "Status": "passing"}))
-        return f"service:{service_id}"
+            check={"TTL": f"{SESSION_TTL}s", "DeregisterCriticalServiceAfter": "1m"}))
+        self._call("passing the session's new check", lambda c: c.agent.check.ttl_pass(check))
+        return check
 
     def pass_check(self, check: str) -> bool:
         """Mark a TTL check passing; False when the agent no longer has it (restarted, or another agent answers)."""
