@@ -213,6 +213,11 @@ def main() -> None:
             time.sleep(2)
             rss_end = {r.process.pid: _rss_kib(r.process.pid) for r in replicas.slots}
             doc = json.loads(client.kv.get(KEY)[1]["Value"])
+        except BaseException:
+            for r in replicas.all():  # what the replicas were doing, for the failure's reader
+                print(f"--- replica {r.process.pid} (exit code {r.process.poll()}), its last lines:", file=sys.stderr)
+                print("".join(r.lines[-25:]), file=sys.stderr)
+            raise
         finally:
             watcher.stopping.set()
             codes = [r.stop() for r in replicas.slots]
