@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from support import kv
 
@@ -70,14 +72,23 @@ def test_a_keepalive_of_an_abandoned_session_never_ends_the_next_one(consul: Con
         elector.stop()
 
 
-def test_a_leader_whose_key_is_taken_from_it_steps_down(consul: ConsulAgent) -> None:
-    key = "fieldsync/leader/taken.leader"
-    client = kv.client(consul)
+@contextmanager
+def _leading(consul: ConsulAgent, key: str) -> Iterator[tuple[Elector, list[bool]]]:
+    """A lone elector on `key`, once it leads, and the roles it has been told; stopped at the end."""
     roles: list[bool] = []
     elector = Elector(lambda: ConsulKV(ConsulSettings(consul.http_addr)), key, roles.append, lambda problem: None)
     elector.start()
     try:
         _until(lambda: roles == [True])
+        yield elector, roles
+    finally:
+        elector.stop()
+
+
+def test_a_leader_whose_key_is_taken_from_it_steps_down(consul: ConsulAgent) -> None:
+    key = "fieldsync/leader/taken.leader"
+    client = kv.client(consul)
+    with _leading(consul, key) as (_, roles):
         other = client.session.create(ttl=10, behavior="delete", lock_delay=0)
         # an operator (or Consul) frees the key while the leader's check still passes; another takes it at once
         client.txn.put([{"KV": {"Verb": "delete", "Key": key}},
@@ -86,26 +97,18 @@ def test_a_leader_whose_key_is_taken_from_it_steps_down(consul: ConsulAgent) -> 
         time.sleep(SETTLE)
         assert roles[0] and not any(roles[1:]), roles  # standing by (told once or more): the key is another's
         assert client.kv.get(key)[1]["Session"] == other
-    finally:
-        elector.stop()
 
 
 def test_a_replica_whose_check_failed_leads_again(consul: ConsulAgent) -> None:
     key = "fieldsync/leader/failed.leader"
     client = kv.client(consul)
-    roles: list[bool] = []
-    elector = Elector(lambda: ConsulKV(ConsulSettings(consul.http_addr)), key, roles.append, lambda problem: None)
-    elector.start()
-    try:
-        _until(lambda: roles == [True])
+    with _leading(consul, key) as (elector, roles):
         first = client.kv.get(key)[1]["Session"]
         # its check fails (a pause longer than the TTL, an agent that was away): the session ends, and the agent keeps
         # the check critical when the replica registers it again
         client.agent.check.ttl_fail(f"service:{elector.replica}")
         _until(lambda: False in roles)
         _until(lambda: roles[-1] and (client.kv.get(key)[1] or {}).get("Session") not in (None, first))
-    finally:
-        elector.stop()
 
 
 SETTLE = 1.0  # seconds for a keepalive thread to act on an answer it has (it acts at once; this is generous)
