@@ -9,7 +9,7 @@ import pygit2
 import pytest
 from support.commands import cli, run_sync, synced
 from support.gitrepo import GitRepo
-from support.kv import client, records, run_record
+from support.kv import client, hand_edit, records, run_record
 from support.legacy import legacy_document, legacy_envelope, legacy_records
 
 from fieldsync.rules import schemas
@@ -140,56 +140,77 @@ def test_the_old_backend_finds_every_server_by_hostname(consul, example_promethe
     assert all(isinstance(r["source_label"], str) for r in doc["fields"])
 
 
-@pytest.mark.parametrize("writer", ["source", "envelope"])
-def test_a_rewrite_by_the_old_backend_is_named(writer: str, consul, example_prometheus,
-                                               field_repo) -> None:
+def test_a_prewarm_then_a_ui_edit_one_sync_repairs_the_resets_and_keeps_the_edit(consul, example_prometheus,
+                                                                                   field_repo) -> None:
+    """CONTRACT.md: a restart's prewarm resets field_type and options of extracted records; the UI's edit after it
+    keeps the prewarm's `source`. One sync tells them apart: the job's resets go, the person's edit stays."""
+    from support.oldbackend import OldBackend, extracted_of
+
     prom = example_prometheus
-    key = f"adopt/old-backend/{writer}"
+    key = "adopt/prewarm-then-edit"
+    field_repo.write("fields/company.yaml", "name: company\nfield_type: text\nicon: building\n")
+    field_repo.commit("company is a text field with an icon")
     args = synced(consul, field_repo, prom.url, key)
-    doc = json.loads(client(consul).kv.get(key)[1]["Value"])
-    for record in doc["fields"]:  # its prewarm merge resets field_type and options on extracted fields
-        if record["name"] == "env":
-            record.update(field_type="string", options=None)
-    if writer == "source":
-        doc["source"] = "prewarm_startup"
-        client(consul).kv.put(key, json.dumps(doc))
-    else:
-        client(consul).kv.put(key, json.dumps({"data": doc, "meta": {"updated_by": "auto_sync_from_extraction"}}))
-    job = "startup prewarm" if writer == "source" else "force-extract / empty-key fallback"
-    for command in (("plan", *args), ("status", *args)):
-        code, output = cli(consul, *command)
-        assert f"rewritten by the old backend's {job}" in output and "--drift revert" in output, output
+    backend = OldBackend(consul, key, extracted_of(consul, key))
+    assert backend.prewarm() == "merge"
+    backend.edit("site", description="Edited in the UI after the restart")
+
+    job = "rewritten by the old backend's startup prewarm (source 'prewarm_update_with_merge'), not by a person"
+    code, output = cli(consul, "plan", *args)
+    assert code == 2 and job in output and "env.options" in output and "company.field_type" in output, output
+    code, output = cli(consul, "status", *args)
+    assert code == 5 and job in output and "hand edits 1 kept, pending import" in output, output
     code, output = run_sync(consul, field_repo.path, prom.url, key=key)
-    assert code == 0 and f"rewritten by the old backend's {job}" in output, output
-    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "revert"))
-    assert code == 0 and records(consul, key)["env"]["field_type"] == "select", output
+    assert code == 0 and job in output and "1 hand edit(s) kept" in output, output
+
+    written = records(consul, key)
+    assert written["env"]["field_type"] == "select" and written["env"]["options"] == ["prod", "staging", "dev", "test"]
+    assert written["company"]["field_type"] == "text" and written["company"]["icon"] == "building"
+    assert written["site"]["description"] == "Edited in the UI after the restart"
+    run = run_record(consul, key)["last"]
+    assert [e["field"] for e in run["hand_edits_kept"]] == ["site"]
+    assert run["job_rewrites"]["job"] == "prewarm"
+    assert {(r["field"], r["attribute"]) for r in run["job_rewrites"]["attributes"]} >= {
+        ("env", "options"), ("company", "field_type"), ("company", "icon")}
+    code, output = cli(consul, "import", "--from-kv", *args, "--branch", "ui-edits")
+    assert code == 0 and "1 hand edit(s) taken" in output, output
+    branch = field_repo.repo.lookup_branch("ui-edits").peel(pygit2.Commit)
+    assert branch.tree["fields/company.yaml"].data == field_repo.repo.head.peel(pygit2.Commit).tree[
+        "fields/company.yaml"].data  # no reset reaches git
+    assert cli(consul, "status", *args)[0] == 5
 
 
 def test_adopting_a_document_the_old_backend_wrote_is_only_a_note(consul, git_repo, tmp_path) -> None:
     doc = tmp_path / "doc.json"
     doc.write_text(json.dumps(legacy_document("prewarm_startup"), ensure_ascii=False))
     code, output = cli(None, "import", "--from-file", str(doc), "--repo", str(git_repo.path))
-    assert code == 0 and "written by the old backend's startup prewarm" in output, output
+    assert code == 0 and "startup prewarm (source 'prewarm_startup') was the last job to write" in output, output
+    assert "people may have edited it since" in output
 
 
 def test_a_key_the_old_backend_refilled_after_a_wipe_is_recovered(consul, example_prometheus,
                                                                   field_repo) -> None:
+    """Its fallback refills an empty key from extraction alone: a job's write in every attribute. The rebuild
+    brings git's fields back, with the hand edit that was pending before the wipe."""
     prom = example_prometheus
     key = "adopt/refilled"
+    args = synced(consul, field_repo, prom.url, key)
+    hand_edit(consul, key, "company", display_name="Pending In The UI")
     assert run_sync(consul, field_repo.path, prom.url, key=key)[0] == 0
     before = records(consul, key)
     client(consul).kv.delete(key)
-    refill = legacy_document("extraction_with_merge")  # its empty-key fallback: extraction only, no provenance
+    refill = legacy_document("initial_extraction")  # 22 records, 10 of which git and Prometheus do not have
     client(consul).kv.put(key, json.dumps(refill, ensure_ascii=False))
-    code, output = cli(consul, "status", "--repo", str(field_repo.path), "--key", key)
-    assert "written by the old backend's force-extract / empty-key fallback" in output, output
-    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "revert"))
+    code, output = cli(consul, "status", *args)
+    assert code == 5 and "force-extract / empty-key fallback (source 'initial_extraction'), not by" in output, output
+    assert "rewrote the live document after fieldsync wrote it" in output
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
     assert code == 3 and "would remove 10 of 22 fields" in output, output  # the refill's own fields
-    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--drift", "revert", "--allow-delete"))
-    assert code == 0 and "reverted to git's values" in output, output
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--allow-delete",))
+    assert code == 0 and "not by a person" in output and "1 hand edit(s) kept" in output, output
     after = records(consul, key)
-    assert {n: after[n] for n in before} == before  # every field of git is back as it was
-    assert run_record(consul, key)["last"]["hand_edits_overwritten"]  # what the refill held, recorded
+    assert {n: after[n] for n in before} == before  # every field of git is back as it was, the hand edit too
+    assert run_record(consul, key)["last"]["job_rewrites"]["job"] == "extraction"  # what the refill held
 
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "skills-eye" / "prometheus"  # read in place, never copied

@@ -213,15 +213,15 @@ def test_waits_for_a_held_lock_then_gives_up(consul, example_prometheus, field_r
 
 
 class _InterferingKV(ConsulKV):
-    """A real client that lets another writer change the key between our read and our write, `times` times."""
+    """A real client that lets another writer change `key` between our read and our write, `times` times."""
 
-    def __init__(self, settings: ConsulSettings, times: int) -> None:
+    def __init__(self, settings: ConsulSettings, key: str, times: int) -> None:
         super().__init__(settings)
-        self.times = times
+        self.key, self.times = key, times
 
     def read(self, key: str) -> tuple[bytes | None, int]:
         value, index = super().read(key)
-        if self.times > 0:
+        if self.times > 0 and key == self.key:
             self.times -= 1
             self.client.kv.put(key, document.encode(document.seal({"fields": [], "interfered": self.times})))
         return value, index
@@ -229,7 +229,7 @@ class _InterferingKV(ConsulKV):
 
 def test_cas_conflict_rereads_and_rebuilds(consul, example_prometheus, field_repo) -> None:
     prom = example_prometheus
-    kv = _InterferingKV(ConsulSettings.resolve({"CONSUL_HTTP_ADDR": consul.http_addr}), times=2)
+    kv = _InterferingKV(ConsulSettings.resolve({"CONSUL_HTTP_ADDR": consul.http_addr}), "cas/fields", times=2)
     options = SyncOptions(repo=str(field_repo.path), key="cas/fields", servers=(server_from_arg(prom.url),))
     report = sync(options, kv)
     assert report.outcome == "written" and report.attempts == 3

@@ -64,21 +64,27 @@ def test_sync_keeps_a_hand_edit_and_writes_a_git_change(consul, example_promethe
     assert run_sync(consul, field_repo.path, prom.url, key=key)[1].count("unchanged") == 1  # stable
 
 
-def test_a_conflict_refuses_writes_nothing_and_is_resolved_on_purpose(consul, example_prometheus,
+def test_a_conflict_holds_back_only_itself_until_resolved_on_purpose(consul, example_prometheus,
                                                                       field_repo) -> None:
     prom = example_prometheus
     key = "threeway/conflict"
     args = synced(consul, field_repo, prom.url, key)
     hand_edit(consul, key, "company", display_name="By Hand")
     hand_edit(consul, key, "vendor", display_name="Vendor By Hand")
-    _set(field_repo, "company", display_name="By Git")
-    _, index = live(consul, key)
+    _set(field_repo, "company", display_name="By Git")  # git also drops company's other settings
+    _set(field_repo, "site", display_name="Site From Git")  # a later, unrelated commit
 
     code, output = run_sync(consul, field_repo.path, prom.url, key=key)
-    assert code == 3 and "1 hand edit(s) conflict with git: company.display_name" in output, output
-    assert live(consul, key)[1] == index
+    assert code == 0 and 'warning  conflict company.display_name: by hand "By Hand", in git "By Git"' in output, output
+    written = records(consul, key)
+    assert written["company"]["display_name"] == "By Hand"  # the conflict keeps its live value
+    assert written["company"]["category"] == "extra" and written["site"]["display_name"] == "Site From Git"
+    assert written["vendor"]["display_name"] == "Vendor By Hand"
+    assert [e["field"] for e in run_record(consul, key)["last"]["conflicts"]] == ["company"]
     code, output = cli(consul, "status", *args)
-    assert "conflicts  1 hand edit(s) also changed in git: company.display_name" in output, output
+    assert code == 6 and "conflicts  1 hand edit(s) also changed in git: company.display_name" in output, output
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 0 and "unchanged" in output, output  # stable while unresolved
 
     before = (field_repo.path / "fields/company.yaml").read_text()
     code, output = cli(consul, "import", "--from-kv", *args)
@@ -87,10 +93,25 @@ def test_a_conflict_refuses_writes_nothing_and_is_resolved_on_purpose(consul, ex
     assert "Vendor By Hand" in (field_repo.path / "fields/vendor.yaml").read_text()  # the other edit is taken
     code, output = cli(consul, "import", "--from-kv", *args, "--prefer", "kv")
     assert code == 0 and "By Hand" in (field_repo.path / "fields/company.yaml").read_text(), output
+    field_repo.commit("take the UI edits")
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 0 and "warning" not in output and "edits  " not in output, output
+    assert cli(consul, "status", *args)[0] == 0
 
+
+def test_force_lets_git_win_a_conflict_and_records_it(consul, example_prometheus, field_repo) -> None:
+    prom = example_prometheus
+    key = "threeway/conflict-force"
+    synced(consul, field_repo, prom.url, key)
+    hand_edit(consul, key, "company", display_name="By Hand")
+    hand_edit(consul, key, "vendor", display_name="Vendor By Hand")
+    _set(field_repo, "company", display_name="By Git")
     code, output = run_sync(consul, field_repo.path, prom.url, key=key, extra=("--force",))
-    assert code == 0 and records(consul, key)["company"]["display_name"] == "By Git", output
+    assert code == 0 and "git's value written (--force)" in output, output
+    assert records(consul, key)["company"]["display_name"] == "By Git"
     assert records(consul, key)["vendor"]["display_name"] == "Vendor By Hand"
+    overwritten = run_record(consul, key)["last"]["hand_edits_overwritten"]
+    assert [(e["field"], e["live"]) for e in overwritten] == [("company", "By Hand")]
 
 
 def test_revert_lets_git_win_and_records_what_it_overwrote(consul, example_prometheus,

@@ -19,7 +19,7 @@ import click
 
 from . import __version__, render
 from .errors import FieldsyncError, Refused, Terminated, UsageError
-from .model import DRIFT_POLICIES
+from .model import DRIFT_POLICIES, Standing
 from .rules import guards
 
 TRACEBACK_ENV = "FIELDSYNC_TRACEBACK"
@@ -245,7 +245,7 @@ def plan(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, conf
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
     kv = _consul(consul_addr, consul_token_file, s.consul_addresses)
     result = run(repo=s.repo, key=s.key, servers=s.servers, kv=kv, rev=rev,
-                 worktree=worktree, policy=s.drift, budget=s.budget)
+                 worktree=worktree, policy=s.drift, budget=s.budget, state_prefix=s.state_prefix)
     click.echo(render.plan(result, fmt))
     too_big = guards.size(result.size)
     if too_big:
@@ -280,8 +280,8 @@ def import_(repo: str, prometheus: tuple[str, ...], key: str | None, config_path
     else:
         s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key)
         kv = _consul(consul_addr, consul_token_file, s.consul_addresses)
-        result = import_document(repo=s.repo, key=s.key, kv=kv, prefer=prefer,
-                                 branch=branch)
+        result = import_document(repo=s.repo, key=s.key, kv=kv, prefer=prefer, branch=branch,
+                                 state_prefix=s.state_prefix)
     click.echo(render.import_result(result))
     return 3 if result.unresolved else 0
 
@@ -307,16 +307,21 @@ def status(repo: str, prometheus: tuple[str, ...], key: str | None, config_path:
            consul_token_file: str | None, fmt: str, drift: str | None) -> int:
     """Which commit the live document came from, where it stands against HEAD, drift, and the last sync.
 
-    Hand edits and conflicts need git only; under --drift refuse, judging drift needs Prometheus too.
+    Hand edits and conflicts need git only; under --drift refuse, judging drift needs Prometheus too. Exit 0 in
+    order, 4 not at HEAD (or rewritten by an old-backend job), 5 hand edits pending, 6 conflicts (the most serious
+    that applies), 1 error, 3 a live value that is no fields document.
     """
     from .usecases import settings
     from .usecases.status import status as run
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
     kv = _consul(consul_addr, consul_token_file, s.consul_addresses)
-    click.echo(render.status(run(repo=s.repo, key=s.key, servers=s.servers, kv=kv,
-                                 policy=s.drift, state_prefix=s.state_prefix), fmt))
-    return 0
+    report = run(repo=s.repo, key=s.key, servers=s.servers, kv=kv, policy=s.drift, state_prefix=s.state_prefix)
+    click.echo(render.status(report, fmt))
+    return STATUS_EXIT[report.standing]
+
+
+STATUS_EXIT = {Standing.IN_ORDER: 0, Standing.BEHIND: 4, Standing.HAND_EDITS: 5, Standing.CONFLICTS: 6}
 
 
 @main.command()

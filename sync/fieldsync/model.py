@@ -194,21 +194,70 @@ class Diff:
 
 @dataclass(frozen=True)
 class HandEdit:
-    """A chosen attribute the live document holds with another value than its base (what its commit produced)."""
+    """A chosen attribute a person set, in the live document, to another value than git held when they set it (its
+    base)."""
 
     field: str
     attribute: str
     base: Any
     live: Any
     git: Any = None  # what git holds now (the base, unless git changed it too)
+    seen: str | None = None  # when a sync first saw it
 
     def to_json(self) -> dict[str, Any]:
         return {"field": self.field, "attribute": self.attribute, "base": self.base, "live": self.live,
-                "git": self.git}
+                "git": self.git, "seen": self.seen}
 
     @property
     def label(self) -> str:
         return f"{self.field}.{self.attribute}"
+
+
+class Job(Enum):
+    """The old backend's jobs that write the fields document (CONTRACT.md), as metrics and run records name them."""
+
+    PREWARM = "prewarm"  # its startup prewarm: merges a fresh extraction into the stored records
+    EXTRACTION = "extraction"  # force-extract and the empty-key fallback
+    RESTORE = "restore"  # its restore of fields.backup (or .backup.history) into an empty key
+    ORPHAN_CLEANUP = "orphan-cleanup"
+
+
+@dataclass(frozen=True)
+class JobWrite:
+    """Which old-backend job wrote the live document last, by the value that names it (`source`, or the envelope's
+    meta), and whether it filled an empty key (a refill holds nothing anyone typed since)."""
+
+    job: Job
+    named_by: str
+    refill: bool
+
+
+@dataclass(frozen=True)
+class JobRewrite:
+    """An attribute an old-backend job rewrote: what it wrote, and what sync writes back (git's value, or a person's
+    pending edit)."""
+
+    field: str
+    attribute: str
+    live: Any
+    restored: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"field": self.field, "attribute": self.attribute, "live": self.live, "restored": self.restored}
+
+    @property
+    def label(self) -> str:
+        return f"{self.field}.{self.attribute}"
+
+
+@dataclass(frozen=True)
+class Written:
+    """What fieldsync last wrote, as the run record keeps it: the commit, the document's content hash, and the hand
+    edits the document held over that commit's field files (pending import, conflicts included)."""
+
+    commit: str
+    content_hash: str
+    edits: tuple[HandEdit, ...] = ()
 
 
 class Lineage(Enum):
@@ -265,6 +314,10 @@ class Plan:
     overwritten: tuple[HandEdit, ...] = ()  # hand edits the write replaces with git's values
     base_unknown: str | None = None  # why hand edits could not be told, if they could not
     rewritten_by: str | None = None  # a note naming the old backend's job that wrote the live document
+    job: JobWrite | None = None  # the old backend's job that wrote the live document since fieldsync did, if one did
+    job_rewrites: tuple[JobRewrite, ...] = ()  # what that job changed: never a hand edit, repaired by the write
+    written: Written | None = None  # what the write leaves behind for the run record (None: nothing to record)
+    rebuilt: str | None = None  # a note on a key found empty: what the rebuild restored, or could not
     deletion: str | None = None  # why the write removes more fields than the deletion budget allows, if it does
     value: bytes = b""  # the document as it would be written
 
@@ -286,6 +339,16 @@ class SyncReport:
     run: dict[str, Any] | None = None  # the run record written to the status key
 
 
+class Standing(Enum):
+    """Where the live document stands against git, each worse than the one before: `fieldsync status` exits
+    with it."""
+
+    IN_ORDER = "in order"  # built from HEAD, as sync at HEAD would leave it: nothing pending
+    BEHIND = "behind"  # not from HEAD (behind, ahead, absent, not written by fieldsync), or rewritten by a job
+    HAND_EDITS = "hand edits pending"  # hand edits kept in Consul, not yet in git
+    CONFLICTS = "conflicts"  # hand edits git has changed too: each keeps its live value until resolved
+
+
 @dataclass(frozen=True)
 class StatusReport:
     """The live document against the repository, and the last recorded run."""
@@ -302,6 +365,20 @@ class StatusReport:
     conflicts: tuple[HandEdit, ...] = ()
     rewritten_by: str | None = None
     last_run_problem: str | None = None  # why <key>.status could not be read, if it could not
+    job: JobWrite | None = None
+    job_rewrites: tuple[JobRewrite, ...] = ()  # what an old-backend job changed, which the next sync repairs
+    rebuilt: str | None = None
+    pending: tuple[HandEdit, ...] = ()  # hand edits not in git, whatever the policy does with them (conflicts apart)
+
+    @property
+    def standing(self) -> Standing:
+        if self.conflicts:
+            return Standing.CONFLICTS
+        if self.pending:
+            return Standing.HAND_EDITS
+        if self.position.lineage is not Lineage.SAME or self.job_rewrites:
+            return Standing.BEHIND
+        return Standing.IN_ORDER
 
 
 @dataclass

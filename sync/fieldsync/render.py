@@ -12,6 +12,8 @@ from .model import (
     FieldCommit,
     HandEdit,
     ImportResult,
+    JobRewrite,
+    JobWrite,
     Lineage,
     Plan,
     Position,
@@ -21,7 +23,7 @@ from .model import (
     StatusReport,
     SyncReport,
 )
-from .rules import document, guards
+from .rules import document, guards, legacy
 
 PROBLEM_FORMATS = ("text", "github", "json")
 
@@ -83,20 +85,40 @@ def _edits(edits: tuple[HandEdit, ...], limit: int = 20) -> str:
     return shown + (" …" if len(edits) > limit else "")
 
 
+def conflict_text(edit: HandEdit) -> str:
+    return (f"{edit.label}: by hand {value_text(edit.live)}, in git {value_text(edit.git)} (both changed since "
+            f"{value_text(edit.base)})")
+
+
+def job_rewrite_line(job: JobWrite, rewrites: tuple[JobRewrite, ...], limit: int = 20) -> str:
+    """The attributes an old-backend job rewrote, with what the job wrote."""
+    shown = ", ".join(f"{r.label} ({value_text(r.live)})" for r in rewrites[:limit])
+    more = f" and {len(rewrites) - limit} more" if len(rewrites) > limit else ""
+    return (f"{len(rewrites)} attribute(s) rewritten by the old backend's {legacy.describe(job)}, not by a person: "
+            f"{shown}{more}")
+
+
 def hand_edit_lines(plan: Plan) -> list[str]:
     """What the drift policy does with the live document's hand edits, one line each kind."""
     lines = []
+    if plan.job is not None and plan.job_rewrites:
+        lines.append(f"{job_rewrite_line(plan.job, plan.job_rewrites)}; repaired (git's value, or the pending hand "
+                     "edit)")
     if plan.kept:
         lines.append(f"{len(plan.kept)} hand edit(s) kept, pending import (`fieldsync import --from-kv`): "
                      f"{_edits(plan.kept)}")
     if plan.conflicts and plan.policy == "keep":
-        lines.append(f"{len(plan.conflicts)} hand edit(s) conflict with git: {_edits(plan.conflicts)}")
+        held = ("git's value written (--force)" if plan.overwritten else
+                "each keeps its live value until resolved: `fieldsync import --from-kv --prefer kv|git`")
+        lines.append(f"{len(plan.conflicts)} hand edit(s) conflict with git ({held}): {_edits(plan.conflicts)}")
     if plan.overwritten and plan.policy != "keep":
         verb = ("reverted to git's values (recorded in the run record)" if plan.policy == "revert"
                 else "in the way (drift: refuse writes over them only with --force)")
         lines.append(f"{len(plan.overwritten)} hand edit(s) {verb}: {_edits(plan.overwritten)}")
     if plan.base_unknown:
         lines.append(f"hand edits cannot be told apart: {plan.base_unknown}")
+    if plan.rebuilt:
+        lines.append(plan.rebuilt)
     return lines
 
 
@@ -153,7 +175,9 @@ def plan(result: Plan, fmt: str) -> str:
             "drift": bool(result.drift), "drift_policy": result.policy, "rollback": result.rollback,
             "hand_edits_kept": [e.to_json() for e in result.kept],
             "conflicts": [e.to_json() for e in result.conflicts],
-            "hand_edits_overwritten": [e.to_json() for e in result.overwritten] if result.policy != "keep" else [],
+            "hand_edits_overwritten": [e.to_json() for e in result.overwritten],
+            "job": result.job.job.value if result.job else None,
+            "job_rewrites": [r.to_json() for r in result.job_rewrites],
             "warnings": _plan_warnings(result),
         }, indent=2, ensure_ascii=False)
     if fmt == "markdown":
@@ -208,11 +232,13 @@ def sync_report(report: SyncReport) -> str:
                       "Take the change into git with `fieldsync import --from-kv` and commit it, "
                       "or overwrite it with --force."]
         return "\n".join(lines)
+    warnings = [*(f"conflict {conflict_text(c)}: the live value stays until resolved"
+                  for c in result.conflicts if not result.overwritten), *report.warnings]
     index_after = report.index_after or "unknown"
     outcome = {"written": f"written to {result.key} (ModifyIndex {result.index} -> {index_after})",
                "unchanged": f"unchanged: {result.key} already holds this content; nothing written",
                "dry-run": f"dry run: would write {result.key}; nothing written"}[report.outcome]
-    return "\n".join([*lines, f"result   {outcome}", *(f"warning  {w}" for w in report.warnings)])
+    return "\n".join([*lines, f"result   {outcome}", *(f"warning  {w}" for w in warnings)])
 
 
 def run_record(report: SyncReport) -> str:
@@ -250,6 +276,8 @@ def status(report: StatusReport, fmt: str) -> str:
             "commits_ahead": where.ahead, "drift": report.drift, "drift_unknown": report.drift_unknown,
             "hand_edits_kept": [e.to_json() for e in report.kept],
             "conflicts": [e.to_json() for e in report.conflicts], "rewritten_by": report.rewritten_by,
+            "job": report.job.job.value if report.job else None,
+            "job_rewrites": [r.to_json() for r in report.job_rewrites], "standing": report.standing.value,
             "last_sync": report.last_run, "last_sync_unreadable": report.last_run_problem,
         }, indent=2)
     if not report.exists:
@@ -266,8 +294,14 @@ def status(report: StatusReport, fmt: str) -> str:
         if report.conflicts:
             lines.append(f"conflicts  {len(report.conflicts)} hand edit(s) also changed in git: "
                          f"{_edits(report.conflicts)}")
+        if report.job is not None and report.job_rewrites:
+            lines.append(f"job        {job_rewrite_line(report.job, report.job_rewrites)}; the next sync repairs "
+                         "them")
         if report.rewritten_by:
             lines.append(f"note       {report.rewritten_by}")
+    if report.rebuilt:
+        lines.append(f"note       {report.rebuilt}")
+    lines.append(f"standing   {report.standing.value}")
     last = report.last_run
     if report.last_run_problem:
         lines.append(f"last sync  unreadable: {report.last_run_problem}")
@@ -289,8 +323,7 @@ def import_result(result: ImportResult) -> str:
               for name in result.not_in_document]
     for c in result.conflicts:
         taken = {"kv": "took the hand edit", "git": "kept git's value"}.get(result.prefer or "", "left out")
-        lines.append(f"conflict   {c.label}: by hand {value_text(c.live)}, in git {value_text(c.git)} "
-                     f"(both changed since {value_text(c.base)}): {taken}")
+        lines.append(f"conflict   {conflict_text(c)}: {taken}")
     if result.rewritten_by:
         lines.append(f"note       {result.rewritten_by}")
     lines.append(f"{len(result.edits)} hand edit(s) taken into {len(result.written)} file(s).")

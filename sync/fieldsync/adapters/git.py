@@ -70,6 +70,16 @@ def git_info(repo: pygit2.Repository, commit: pygit2.Commit, rev: str) -> GitInf
     return GitInfo(str(commit.id), ref, when)
 
 
+def has_commit(repo: pygit2.Repository, commit: str) -> bool:
+    """Whether `commit` (a full hex id) is a commit of this clone."""
+    import pygit2
+
+    try:
+        return isinstance(repo.get(pygit2.Oid(hex=commit)), pygit2.Commit)
+    except (ValueError, TypeError, pygit2.GitError):
+        return False
+
+
 def ahead_behind(repo: pygit2.Repository, ours: str, theirs: str) -> tuple[int, int] | None:
     """(commits in ours not in theirs, commits in theirs not in ours); None when theirs is not in this clone."""
     import pygit2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import Refused
@@ -37,7 +38,7 @@ def server_entries(statuses: list[ServerStatus], live: Document | None) -> list[
 
 
 def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitInfo, now: str,
-          live: Document | None = None) -> dict[str, Any]:
+          live: Document | None = None, edits: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     entries = server_entries(statuses, live)
     return {
         "version": VERSION,
@@ -53,16 +54,30 @@ def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitI
             "server_status": entries,
         },
         "git": git.to_json(),
+        "hand_edits": {name: dict(values) for name, values in sorted((edits or {}).items())},
     }
 
 
-def build_document(overrides: dict[str, dict[str, Any]], statuses: list[ServerStatus], live: Document | None,
-                   git: GitInfo, now: str) -> Document:
-    """The sealed document for these field files and extraction results; fields only a failed server had are
-    carried over from `live`."""
+def build_document(overrides: Mapping[str, Mapping[str, Any]], statuses: list[ServerStatus], live: Document | None,
+                   git: GitInfo, now: str, edits: Mapping[str, Mapping[str, Any]] | None = None) -> Document:
+    """The sealed document for these field files with the hand `edits` laid over them (field -> attribute ->
+    value, recorded in the document as what it holds over its commit), and these extraction results; fields only a
+    failed server had are carried over from `live`."""
     discovered = discover(statuses, (live or {}).get("fields") or [])
-    records = merge(overrides, discovered, schemas.field_defaults(), ["name", *schemas.field_properties()])
-    return seal(build(records, statuses, git, now, live))
+    laid = {name: dict(values) for name, values in overrides.items()}
+    for name, values in (edits or {}).items():
+        laid.setdefault(name, {"name": name}).update(values)
+    records = merge(laid, discovered, schemas.field_defaults(), ["name", *schemas.field_properties()])
+    return seal(build(records, statuses, git, now, live, edits))
+
+
+def held_edits(doc: Document | None) -> dict[str, dict[str, Any]]:
+    """The hand edits a document fieldsync wrote says it holds over its commit's field files (field -> attribute
+    -> value); {} for a document that says none, or says it in another shape than fieldsync writes."""
+    held = (doc or {}).get("hand_edits")
+    if not isinstance(held, dict) or not all(isinstance(v, dict) for v in held.values()):
+        return {}
+    return {str(name): dict(values) for name, values in held.items()}
 
 
 def encode(doc: dict[str, Any]) -> bytes:
@@ -105,9 +120,9 @@ def parse_json(raw: bytes, key: str, what: str) -> Any:
 
 def decode_with_meta(raw: bytes | None, key: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(the live document, bare or unwrapped from the old {"data": ..., "meta": ...} envelope, and the envelope's
-    meta, {} for a bare one); (None, {}) when the key is absent. Anything that is not a fields document as
+    meta, {} for a bare one); (None, {}) when the key is absent or empty. Anything that is not a fields document as
     schema/live.schema.json says is refused, named and left alone."""
-    if raw is None:
+    if raw is None or not raw.strip():
         return None, {}
     doc = parse_json(raw, key, "fields document")
     meta: dict[str, Any] = {}

@@ -63,22 +63,20 @@ def _listing(edits: Sequence[HandEdit], limit: int = 10) -> str:
     return shown + (f" and {len(edits) - limit} more" if len(edits) > limit else "")
 
 
-def hand_edits(policy: str, live: Document | None, diff: Diff, conflicts: Sequence[HandEdit],
-               overwritten: Sequence[HandEdit], base_known: bool = True) -> str | None:
-    """The drift policy's verdict on hand edits: keep refuses on a conflict (an attribute changed by hand and in
-    git, differently), and when no base can tell hand edits apart; refuse refuses to overwrite any hand edit
-    (`overwritten`: those the write replaces), and any edit made outside fieldsync that the write would change or
-    remove, even where no base can tell it; revert never refuses."""
+def hand_edits(policy: str, live: Document | None, diff: Diff, overwritten: Sequence[HandEdit],
+               base_known: bool = True) -> str | None:
+    """The drift policy's verdict on hand edits. Where no base can tell them apart (the live document names a
+    commit this clone lacks), keep refuses to write anything people choose, and refuse any edit made outside
+    fieldsync that the write would change or remove; otherwise refuse refuses to overwrite any hand edit
+    (`overwritten`: those the write replaces). keep never refuses over a conflict (the hand edit's value stays
+    until someone resolves it) and revert never refuses. A job's rewrite is no hand edit: it never refuses."""
     if policy == "keep" and not base_known and overwrites(diff):  # a sealed document may hold kept edits too
         return ("cannot tell hand edits apart: the commit the live document names is not in this clone, so what was "
                 "changed by hand is unknown; fetch it, or write over whatever was changed with --force")
-    if policy == "keep" and conflicts:
-        return (f"{len(conflicts)} hand edit(s) conflict with git: {_listing(conflicts)}; take one side into git with "
-                "`fieldsync import --from-kv --prefer kv|git`, or let git win with --force")
     if policy == "refuse" and overwritten:
         return (f"syncing would overwrite {len(overwritten)} hand edit(s): {_listing(overwritten)}; take them into git "
                 "with `fieldsync import --from-kv`, or overwrite them with --force")
-    if policy == "refuse":
+    if policy == "refuse" and not base_known:
         return drift(live, diff)
     return None
 

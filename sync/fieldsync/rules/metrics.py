@@ -15,9 +15,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from ..model import SyncReport
+from ..model import Job, SyncReport
 
 OUTCOMES = ("written", "unchanged", "refused", "failed")
+JOBS = tuple(job.value for job in Job)
 DELIVERY_RESULTS = ("accepted", "rejected", "ignored")
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, float("inf"))
 
@@ -30,7 +31,9 @@ class MetricState:
     last_success: float | None = None
     commits_behind: float | None = None
     hand_edits_pending: float | None = None
+    conflicts: float | None = None
     prometheus_up: dict[str, float] = field(default_factory=dict)
+    job_rewrites: dict[str, float] = field(default_factory=lambda: dict.fromkeys(JOBS, 0.0))
     # the service's own: None in a one-shot textfile
     leader: float | None = None
     deliveries: dict[str, float] | None = None
@@ -49,7 +52,11 @@ def observe(state: MetricState, outcome: str, seconds: float, now: float,
         plan = report.plan
         changes["commits_behind"] = float(plan.position.behind if outcome == "refused" else 0)
         changes["hand_edits_pending"] = float(len(plan.kept))
+        changes["conflicts"] = float(len(plan.conflicts))
         changes["prometheus_up"] = {s.name: float(s.success) for s in plan.inputs.statuses}
+        if outcome == "written" and plan.job is not None and plan.job_rewrites:
+            job = plan.job.job.value
+            changes["job_rewrites"] = {**state.job_rewrites, job: state.job_rewrites.get(job, 0.0) + 1}
     return replace(state, **changes)
 
 
@@ -64,7 +71,7 @@ def role(state: MetricState, leading: bool) -> MetricState:
     if leading:
         return replace(state, leader=1.0)
     return replace(state, leader=0.0, last_success=None, commits_behind=None, hand_edits_pending=None,
-                   prometheus_up={})
+                   conflicts=None, prometheus_up={})
 
 
 def delivered(state: MetricState, result: str) -> MetricState:
@@ -75,7 +82,7 @@ def delivered(state: MetricState, result: str) -> MetricState:
 def parse(text: str) -> MetricState:
     """The state a textfile written by `exposition` holds; a family it lacks starts afresh."""
     state = MetricState()
-    runs, buckets, up = dict(state.runs), list(state.duration_buckets), {}
+    runs, buckets, up, jobs = dict(state.runs), list(state.duration_buckets), {}, dict(state.job_rewrites)
     gauges: dict[str, float] = {}
     duration_sum = 0.0
     for family in text_string_to_metric_families(text):
@@ -88,10 +95,13 @@ def parse(text: str) -> MetricState:
                 duration_sum = sample.value
             elif sample.name == "fieldsync_prometheus_up":
                 up[sample.labels["server"]] = sample.value
+            elif sample.name == "fieldsync_job_rewrites_repaired_total":
+                jobs[sample.labels["job"]] = sample.value
             else:
                 gauges[sample.name] = sample.value
     return MetricState(runs, tuple(buckets), duration_sum, gauges.get("fieldsync_last_success_timestamp_seconds"),
-                       gauges.get("fieldsync_commits_behind"), gauges.get("fieldsync_hand_edits_pending"), up)
+                       gauges.get("fieldsync_commits_behind"), gauges.get("fieldsync_hand_edits_pending"),
+                       gauges.get("fieldsync_conflicts"), up, jobs)
 
 
 class _Collector:
@@ -115,6 +125,8 @@ class _Collector:
             ("fieldsync_commits_behind", "Commits the live document is behind the synced commit.", s.commits_behind),
             ("fieldsync_hand_edits_pending", "Hand edits of the live document kept, pending import.",
              s.hand_edits_pending),
+            ("fieldsync_conflicts", "Hand edits git has changed too: each keeps its live value until resolved.",
+             s.conflicts),
         ):
             if value is not None:
                 yield GaugeMetricFamily(name, text, value=value)
@@ -123,6 +135,11 @@ class _Collector:
         for server, value in sorted(s.prometheus_up.items()):
             up.add_metric([server], value)
         yield up
+        jobs = CounterMetricFamily("fieldsync_job_rewrites_repaired", "Rewrites of the document by an old-backend "
+                                   "job that a sync repaired, by job.", labels=["job"])
+        for job, count in s.job_rewrites.items():
+            jobs.add_metric([job], count)
+        yield jobs
         if s.leader is not None:
             yield GaugeMetricFamily("fieldsync_leader", "1 on the active replica, 0 on a standby.", value=s.leader)
         if s.deliveries is not None:

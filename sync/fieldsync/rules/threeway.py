@@ -1,24 +1,30 @@
-"""Three-way: what people changed by hand in the live document, against what git changed since it was written.
+"""Three-way: who changed what in the live document since fieldsync wrote it, against what git changed since.
 
-The *base* is what the commit the live document names produced for the attributes people choose: that commit's
-YAML over the defaults (extraction does not enter, so the base can always be rebuilt from git). A document with no
-fieldsync provenance has the defaults as its base. A *hand edit* is a chosen attribute whose live value (read as
-the old UI reads it) differs from the base. A hand edit is a *conflict* when git also changed the attribute since
-the base, to another value.
+A document fieldsync writes names its commit and lists the hand edits it holds over that commit's field files, so
+any copy of it, written back by the old UI or rewritten by an old-backend job, still says which version of
+fieldsync's it started from: the *ancestor*. Every chosen attribute whose live value (read as the old UI reads it)
+differs from the ancestor's was changed since: by an old-backend job when the change has that job's shape (a *job
+rewrite*, repaired), otherwise by a person (a *hand edit*). What was not changed since keeps what fieldsync last
+wrote, so a stale copy written back never undoes a later edit, and pending hand edits outlive a wiped key.
+
+A hand edit's *base* is what git held for the attribute when the person changed it; it *conflicts* when git has
+changed the attribute since, to another value. A document with no fieldsync provenance (adoption) has the defaults
+as its ancestor: every customization is a hand edit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..model import HandEdit, Record
-from . import schemas
+from ..model import HandEdit, JobRewrite, JobWrite, Record
+from . import legacy, schemas
 from .effective import baseline, effective
 
 Overrides = Mapping[str, Mapping[str, Any]]  # field name -> attributes its YAML sets
-_DELETED = "(field deleted in git)"
+Edits = Mapping[str, Mapping[str, Any]]  # field name -> attribute -> value a document holds over its field files
+DELETED = "(field deleted in git)"
 
 
 def value_in(overrides: Overrides, name: str, attribute: str) -> Any:
@@ -26,44 +32,78 @@ def value_in(overrides: Overrides, name: str, attribute: str) -> Any:
     return overrides.get(name, {}).get(attribute, baseline(name).get(attribute))
 
 
-def hand_edits(live: Iterable[Record], base: Overrides) -> list[HandEdit]:
-    """Every chosen attribute of the live records whose value differs from the base."""
-    edits = []
+@dataclass(frozen=True)
+class Version:
+    """A document fieldsync wrote, as far as people's choices go: its commit's field files, and the hand edits it
+    held over them."""
+
+    overrides: Overrides = field(default_factory=dict)
+    edits: Edits = field(default_factory=dict)
+
+    def value(self, name: str, attribute: str) -> Any:
+        held = self.edits.get(name, {})
+        return held[attribute] if attribute in held else value_in(self.overrides, name, attribute)
+
+
+def edits_of(pending: Iterable[HandEdit]) -> dict[str, dict[str, Any]]:
+    """The hand edits as a document holds them: field -> attribute -> value."""
+    held: dict[str, dict[str, Any]] = {}
+    for edit in pending:
+        held.setdefault(edit.field, {})[edit.attribute] = edit.live
+    return held
+
+
+def held_edits(version: Version, seen: str | None = None) -> list[HandEdit]:
+    """The hand edits a version holds, each with its commit's value as its base."""
+    return [HandEdit(name, attribute, value_in(version.overrides, name, attribute), value, seen=seen)
+            for name, values in version.edits.items() for attribute, value in values.items()
+            if value != value_in(version.overrides, name, attribute)]
+
+
+def observe(live: Iterable[Record], ancestor: Version, pending: Sequence[HandEdit], job: JobWrite | None,
+            now: str) -> tuple[list[HandEdit], list[JobRewrite]]:
+    """(the hand edits pending after what happened to the live records since `ancestor`, the job rewrites).
+    `pending` are those fieldsync last wrote; what nobody changed since the ancestor keeps them, whatever the live
+    value, and a job's change never counts as a person's. A person setting an attribute back to its base ends the
+    edit."""
     attributes = schemas.chosen_attributes()
+    earlier = {(e.field, e.attribute): e for e in pending}
+    changed: dict[tuple[str, str], HandEdit] = {}
+    rewrites = []
     for record in live:
         name = str(record["name"])
-        default = baseline(name)
-        produced = {**default, **base.get(name, {})}  # what the base's files produce for this field
+        default, extracted = baseline(name), bool(record.get("source_label"))
         for attribute in attributes:
-            now = effective(record, attribute, default)
-            if now != produced.get(attribute):
-                edits.append(HandEdit(name, attribute, produced.get(attribute), now))
-    return edits
+            now_value = effective(record, attribute, default)
+            if now_value == ancestor.value(name, attribute):
+                continue
+            if job is not None and legacy.rewrote(job, name, attribute, now_value, extracted):
+                rewrites.append(JobRewrite(name, attribute, now_value))
+                continue
+            before = earlier.get((name, attribute))
+            if before is not None and before.live == now_value:
+                changed[(name, attribute)] = before
+            else:
+                base = before.base if before is not None else value_in(ancestor.overrides, name, attribute)
+                changed[(name, attribute)] = HandEdit(name, attribute, base, now_value, seen=now)
+    kept = [e for key, e in earlier.items() if key not in changed]
+    return kept + [e for e in changed.values() if e.live != e.base], rewrites
 
 
-def git_value(overrides: Overrides, base: Overrides, name: str, attribute: str) -> Any:
-    """What git holds now for an attribute; a field whose file git deleted since the base reads as deleted."""
-    if name in base and name not in overrides:
-        return _DELETED
-    return value_in(overrides, name, attribute)
+def git_value(git: Overrides, deleted: frozenset[str], name: str, attribute: str) -> Any:
+    """What git holds now for an attribute; a field whose file git deleted reads as deleted."""
+    return DELETED if name in deleted else value_in(git, name, attribute)
 
 
-def reconcile(edits: Iterable[HandEdit], base: Overrides, git: Overrides) -> tuple[list[HandEdit], list[HandEdit]]:
-    """(hand edits git did not change, conflicts), each with git's value. A hand edit git made too, to the same
-    value, is neither."""
+def reconcile(edits: Iterable[HandEdit], git: Overrides,
+              deleted: frozenset[str] = frozenset()) -> tuple[list[HandEdit], list[HandEdit]]:
+    """(hand edits git did not change since their base, conflicts), each with git's value. A hand edit git made
+    too, to the same value, is neither: git holds it. `deleted`: fields whose files git deleted since."""
     kept, conflicts = [], []
     for edit in edits:
-        theirs = git_value(git, base, edit.field, edit.attribute)
+        theirs = git_value(git, deleted, edit.field, edit.attribute)
         if theirs == edit.base:
             kept.append(replace(edit, git=theirs))
         elif theirs != edit.live:
             conflicts.append(replace(edit, git=theirs))
     return kept, conflicts
-
-
-def with_edits(overrides: Overrides, edits: Iterable[HandEdit]) -> dict[str, dict[str, Any]]:
-    """The field files' values with hand edits laid over them, as if the files held them."""
-    result = {name: dict(values) for name, values in overrides.items()}
-    for edit in edits:
-        result.setdefault(edit.field, {"name": edit.field})[edit.attribute] = edit.live
-    return result

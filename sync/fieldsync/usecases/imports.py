@@ -20,7 +20,9 @@ from ..rules import document, guards, legacy, threeway, yamlload
 from ..rules.effective import baseline, ignored
 from ..rules.fieldcheck import check_file, check_names
 from ..rules.fieldtext import field_text
-from .inputs import base_overrides, locate
+from . import runlog
+from .inputs import observe
+from .plan import utc_now
 
 
 @dataclass(frozen=True)
@@ -84,33 +86,35 @@ def _new_texts(edits: list[HandEdit], current: dict[str, _FieldFile], fields_dir
 
 
 def import_document(*, repo: str, from_file: str | None = None, key: str | None = None, kv: ConsulKV | None = None,
-                    prefer: str | None = None, branch: str | None = None) -> ImportResult:
-    """Write the hand edits of a document read from `from_file`, or from `key` in Consul, into fields/ (or commit
-    them on a new `branch`). Nothing is written unless every resulting file is valid. Conflicts are left out unless
-    `prefer` is "kv" (the hand edit wins) or "git" (git's value stays)."""
+                    prefer: str | None = None, branch: str | None = None,
+                    state_prefix: str = "fieldsync/") -> ImportResult:
+    """Write the hand edits of a document read from `from_file`, or from `key` in Consul (with those the run record
+    keeps pending, should the key have been wiped or refilled since), into fields/ (or commit them on a new
+    `branch`). Nothing is written unless every resulting file is valid. Conflicts are left out unless `prefer` is
+    "kv" (the hand edit wins) or "git" (git's value stays)."""
+    last = None
     if from_file:
         doc, meta = document.decode_with_meta(files.read_bytes(from_file, "document"), from_file)
     elif kv is not None and key is not None:
         doc, meta = document.decode_with_meta(kv.read(key)[0], key)
-        if doc is None:
-            raise FieldsyncError(f"{key} does not exist in Consul; nothing to import")
+        last = runlog.written(runlog.read(kv, key, state_prefix)[0])
+        if doc is None and (last is None or not last.edits):
+            raise FieldsyncError(f"{key} does not exist in Consul, and no hand edits are pending; nothing to import")
     else:
         raise UsageError("nothing to import from: give a document file or a Consul key")
-    assert doc is not None
-    records = _records(doc)
+    records = _records(doc or {})
     repository = git.open_repo(repo)
     if branch and repository.head_is_unborn:
         raise UsageError(f"{repo}: the repository has no commit yet to branch from; commit something first")
     head = "" if repository.head_is_unborn else str(git.resolve_commit(repository, "HEAD").id)
-    where = locate(repository, doc, head)
-    base = base_overrides(repository, where)
-    if base is None:
-        raise FieldsyncError(f"{guards.rollback(where)}; nothing imported")
-
-    fields_dir = os.path.join(repo, FIELDS_DIR)
     current = _read_current(repository, repo, branch is not None)
     git_now = {name: f.values for name, f in current.items()}
-    kept, conflicts = threeway.reconcile(threeway.hand_edits(records, base), base, git_now)
+    seen = observe(repository, doc, meta, last, head, git_now, utc_now())
+    if not seen.base_known:
+        raise FieldsyncError(f"{guards.rollback(seen.where)}; nothing imported")
+    kept, conflicts = threeway.reconcile(seen.pending, git_now, seen.deleted)
+
+    fields_dir = os.path.join(repo, FIELDS_DIR)
     texts = _new_texts(kept + (conflicts if prefer == "kv" else []), current, fields_dir)
 
     checked = {path: check_file(path, f.text.encode("utf-8")) for f in current.values() if f.text
@@ -127,8 +131,9 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     result = ImportResult(
         written=texts, edits=tuple(kept), conflicts=tuple(conflicts), prefer=prefer,
         ignored={str(r["name"]): left_out for r in records if (left_out := ignored(r))},
-        not_in_document=[os.path.basename(f.path) for name, f in sorted(current.items()) if name not in known],
-        rewritten_by=legacy.rewrite_note(doc, meta))
+        not_in_document=[os.path.basename(f.path) for name, f in sorted(current.items())
+                         if doc is not None and name not in known],
+        rewritten_by=legacy.rewrite_note(legacy.last_job(doc, meta), seen.job is not None))
     if branch:
         if texts:
             result.commit = git.commit_files_on_branch(

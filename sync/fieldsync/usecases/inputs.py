@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..adapters import files, git
 from ..errors import FieldsyncError
-from ..model import FIELDS_DIR, Document, Entry, Inputs, Lineage, Position, ServerSpec
-from ..rules import document, guards
+from ..model import (
+    FIELDS_DIR,
+    Document,
+    Entry,
+    HandEdit,
+    Inputs,
+    JobRewrite,
+    JobWrite,
+    Lineage,
+    Position,
+    ServerSpec,
+    Written,
+)
+from ..rules import document, guards, legacy, threeway
 from ..rules.config import NO_SERVERS
 from . import extract
 from .extract import Fetch, extract_all
@@ -60,15 +72,50 @@ def locate(repo: Any, live: Document | None, ours: str) -> Position:
     return guards.position(live, ours, counts)
 
 
-def base_overrides(repo: Any, where: Position) -> dict[str, dict[str, Any]] | None:
-    """The field files at the commit the live document names: the base of hand edits. Empty (the defaults) for a
-    document with no fieldsync provenance; None when this clone lacks that commit."""
-    if where.lineage in (Lineage.ABSENT, Lineage.FOREIGN):
-        return {}
-    if where.lineage is Lineage.UNKNOWN or not where.live_commit:
+def _fields_of(repo: Any, commit: str) -> dict[str, dict[str, Any]] | None:
+    """The valid field files of a commit; None when this clone lacks it."""
+    if not git.has_commit(repo, commit):
         return None
-    _, results = check_entries(git.field_entries(repo, git.resolve_commit(repo, where.live_commit)))
+    _, results = check_entries(git.field_entries(repo, git.resolve_commit(repo, commit)))
     return {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Who changed what in the live document since fieldsync wrote it (rules/threeway.py)."""
+
+    where: Position
+    pending: list[HandEdit]  # hand edits pending now, before git's changes are weighed against them
+    rewrites: list[JobRewrite]
+    job: JobWrite | None  # the old backend's job that wrote the document since fieldsync did, if one did
+    base_known: bool = True  # False: the document names a commit this clone lacks, so nothing can be told
+    deleted: frozenset[str] = frozenset()  # fields whose files git deleted since the ancestor
+
+
+def observe(repo: Any, live: Document | None, meta: Mapping[str, Any], last: Written | None, ours: str,
+            git_now: Mapping[str, Any], now: str) -> Observed:
+    """Three-way, against the version of fieldsync's the live document started from (its ancestor: the commit it
+    names with the hand edits it says it holds; for a document with no provenance, what fieldsync `last` wrote; for
+    one fieldsync never wrote, the defaults). `last` (the run record's) is what fieldsync wrote most recently; a
+    document that is exactly what fieldsync wrote describes itself."""
+    where = locate(repo, live, ours)
+    job = legacy.last_job(live, meta)
+    if where.lineage is Lineage.UNKNOWN:
+        return Observed(where, [], [], job, base_known=False)
+    latest = list(last.edits) if last is not None else []
+    overrides = _fields_of(repo, where.live_commit) if where.live_commit else None
+    if overrides is not None:
+        ancestor = threeway.Version(overrides, document.held_edits(live))
+        assert live is not None
+        if last is None or (document.is_sealed(live) and live.get("content_hash") != last.content_hash):
+            latest = threeway.held_edits(ancestor)
+    elif last is not None and (last_fields := _fields_of(repo, last.commit)) is not None:
+        ancestor = threeway.Version(last_fields, threeway.edits_of(last.edits))  # emptied, or rebuilt afresh
+        job = JobWrite(job.job, job.named_by, refill=True) if job is not None else None
+    else:
+        ancestor, job = threeway.Version(), None  # never written by fieldsync: every customization is a person's
+    pending, rewrites = threeway.observe((live or {}).get("fields") or [], ancestor, latest, job, now)
+    return Observed(where, pending, rewrites, job, deleted=frozenset(ancestor.overrides) - frozenset(git_now))
 
 
 def require_answers(inputs: Inputs) -> None:

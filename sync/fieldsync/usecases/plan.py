@@ -3,51 +3,73 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from ..adapters.consul import ConsulKV
-from ..model import DEFAULT_BUDGET, DeletionBudget, Inputs, Plan, ServerSpec
+from ..model import DEFAULT_BUDGET, DeletionBudget, Document, Inputs, Plan, ServerSpec, Written
 from ..rules import document, guards, legacy, threeway
 from ..rules.diff import diff_fields
+from ..rules.effective import baseline, effective
+from . import runlog
 from .extract import Fetch, fetch
-from .inputs import base_overrides, gather, locate, require_answers
+from .inputs import gather, observe, require_answers
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _rebuilt(live: Document | None, key: str, last: Written | None, restored: int) -> str | None:
+    """A note on a key found absent or empty: what the rebuild restores from the run record, or that it cannot."""
+    if live is not None:
+        return None
+    if last is None:
+        return (f"{key} is empty and no run record says which hand edits were pending: the document is built from "
+                "git alone (hand edits not yet in git before a wipe, if any, are on the hand-edits branch)")
+    return f"{key} is empty: rebuilt from git and the {restored} hand edit(s) pending in the run record"
+
+
 def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy: str = "keep",
-            budget: DeletionBudget = DEFAULT_BUDGET) -> Plan:
-    """Read the live document and judge what writing the inputs over it would do under the drift `policy`."""
+            budget: DeletionBudget = DEFAULT_BUDGET, force: bool = False,
+            state_prefix: str = "fieldsync/") -> Plan:
+    """Read the live document and the run record, and judge what writing the inputs over them would do under the
+    drift `policy` (with `force`, git wins over conflicts under keep)."""
     raw, index = kv.read(key)
     live, meta = document.decode_with_meta(raw, key)
-    where = locate(repo, live, inputs.git.commit)
-    base = base_overrides(repo, where)
+    last = runlog.written(runlog.read(kv, key, state_prefix)[0])
+    seen = observe(repo, live, meta, last, inputs.git.commit, inputs.overrides, now)
+    kept, conflicts = threeway.reconcile(seen.pending, inputs.overrides, seen.deleted)
+    if policy == "keep":
+        held, overwritten = kept + ([] if force else conflicts), (conflicts if force else [])
+    else:
+        held, overwritten = [], kept + conflicts
+    doc = document.build_document(inputs.overrides, inputs.statuses, live, inputs.git, now, threeway.edits_of(held))
+    written = {r["name"]: r for r in doc["fields"]}
+    rewrites = tuple(replace(r, restored=effective(written[r.field], r.attribute, baseline(r.field)))
+                     for r in seen.rewrites if r.field in written)
     live_fields = (live or {}).get("fields") or []
-    edits = threeway.hand_edits(live_fields, base) if base is not None else []
-    kept, conflicts = threeway.reconcile(edits, base or {}, inputs.overrides)
-    overrides = threeway.with_edits(inputs.overrides, kept) if policy == "keep" else inputs.overrides
-    overwritten = conflicts if policy == "keep" else kept + conflicts  # the edits whose value the write replaces
-    doc = document.build_document(overrides, inputs.statuses, live, inputs.git, now)
     diff = diff_fields(live_fields, doc["fields"])
-    return Plan(key, inputs, live, index, doc, diff, where,
+    return Plan(key, inputs, live, index, doc, diff, seen.where,
                 unchanged=document.content(live) == document.content(doc),
-                rollback=guards.rollback(where),
-                drift=guards.hand_edits(policy, live, diff, conflicts, overwritten, base is not None),
+                rollback=guards.rollback(seen.where),
+                drift=guards.hand_edits(policy, live, diff, overwritten, seen.base_known),
                 policy=policy, kept=tuple(kept) if policy == "keep" else (), conflicts=tuple(conflicts),
                 overwritten=tuple(overwritten),
-                base_unknown=None if base is not None else guards.rollback(where),
-                rewritten_by=legacy.rewrite_note(live, meta),
+                base_unknown=None if seen.base_known else guards.rollback(seen.where),
+                rewritten_by=legacy.rewrite_note(legacy.last_job(live, meta), seen.job is not None),
+                job=seen.job if rewrites else None,
+                job_rewrites=rewrites, written=Written(inputs.git.commit, doc["content_hash"], tuple(held)),
+                rebuilt=_rebuilt(live, key, last, len(held)),
                 deletion=guards.deletions(diff.removed, len(live_fields), budget),
                 value=document.encode(doc))
 
 
 def plan(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, rev: str = "HEAD",
          worktree: bool = False, policy: str = "keep", budget: DeletionBudget = DEFAULT_BUDGET,
-         fetch: Fetch = fetch) -> Plan:
+         state_prefix: str = "fieldsync/", fetch: Fetch = fetch) -> Plan:
     """What `sync --rev REV` would change (with `worktree`, what it would change were the files on disk committed)."""
     repository, inputs = gather(repo, rev, servers, fetch, worktree)
     require_answers(inputs)
-    return prepare(repository, inputs, kv, key, utc_now(), policy, budget)
+    return prepare(repository, inputs, kv, key, utc_now(), policy, budget, state_prefix=state_prefix)

@@ -449,8 +449,11 @@ class Service:
                 servers_ok=sum(s.success for s in statuses),
                 servers_failed=[s.name for s in statuses if not s.success],
                 fields_added=len(plan.diff.added), fields_changed=len(plan.diff.changed),
-                fields_removed=len(plan.diff.removed), hand_edits=len(plan.kept), conflicts=len(plan.conflicts),
-                overwritten=len(plan.overwritten), reason=report.reason, warnings=list(report.warnings) or None)
+                fields_removed=len(plan.diff.removed), hand_edits=len(plan.kept),
+                conflicts=[e.label for e in plan.conflicts] or None, overwritten=len(plan.overwritten),
+                job=plan.job.job.value if plan.job else None,
+                job_rewrites=[r.label for r in plan.job_rewrites] or None,
+                reason=report.reason, warnings=list(report.warnings) or None)
         elif error is not None and outcome == "refused":
             event["error"] = error
         event["duration_ms"] = round(seconds * 1000)
@@ -466,7 +469,7 @@ class Service:
             return
         try:
             if self._repository.lookup_branch(branch) is None:
-                result = import_document(repo=s.repo, key=s.key, kv=kv, branch=branch)
+                result = import_document(repo=s.repo, key=s.key, kv=kv, branch=branch, state_prefix=s.state_prefix)
                 if result.commit is None:
                     self.pushed.add(branch)  # nothing the files do not already hold
                     return

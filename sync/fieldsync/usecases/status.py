@@ -29,7 +29,8 @@ def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, 
     try:
         repository, inputs = read_fields(repo, "HEAD")
         statuses = extract_all(servers, fetch) if servers else []
-        plan = prepare(repository, replace(inputs, statuses=statuses), kv, key, utc_now(), policy)
+        plan = prepare(repository, replace(inputs, statuses=statuses), kv, key, utc_now(), policy,
+                       state_prefix=state_prefix)
     except FieldsyncError as e:
         return StatusReport(key, live is not None, branch, head, locate(repository, live, head), None, str(e), last,
                             last_run_problem=unreadable)
@@ -37,4 +38,6 @@ def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, 
     if policy == "refuse" and guards.edited_outside(live) and not any(s.success for s in statuses):
         unknown = "no Prometheus server answered (or none was given), so what sync would overwrite is not known"
     return StatusReport(key, live is not None, branch, head, plan.position, None if unknown else plan.drift,
-                        unknown, last, plan.kept, plan.conflicts, plan.rewritten_by, unreadable)
+                        unknown, last, plan.kept, plan.conflicts, plan.rewritten_by, unreadable, plan.job,
+                        plan.job_rewrites, plan.rebuilt,
+                        pending=tuple(e for e in (*plan.kept, *plan.overwritten) if e not in plan.conflicts))

@@ -49,6 +49,11 @@ def _refusal(plan: Plan, options: SyncOptions) -> str | None:
     return None
 
 
+def _prepare(repo: Any, inputs: Inputs, kv: ConsulKV, options: SyncOptions, now: str) -> Plan:
+    return prepare(repo, inputs, kv, options.key, now, options.drift, options.budget, options.force,
+                   options.state_prefix)
+
+
 def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV,
              before_write: Callable[[], None] = lambda: None) -> SyncReport | None:
     """Write the plan if no guard refuses; None when the key changed since it was read."""
@@ -56,6 +61,8 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV,
     if refusal:
         return SyncReport(plan, "refused", refusal, plan.index)
     if plan.unchanged:
+        if not options.dry_run and plan.written is not None:
+            runlog.remember(kv, options.key, options.state_prefix, plan.written)
         return SyncReport(plan, "unchanged", index_after=plan.index)
     breach = guards.contract(plan.doc)
     if breach:
@@ -66,6 +73,8 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV,
     if options.dry_run:
         return SyncReport(plan, "dry-run", index_after=plan.index)
     before_write()
+    if plan.written is not None:
+        runlog.remember(kv, options.key, options.state_prefix, plan.written)
     if not kv.write_cas(options.key, plan.value, plan.index):
         return None
     try:  # written: whatever fails from here on is a warning, never "nothing written"
@@ -88,17 +97,16 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
     repo, inputs = gather(options.repo, options.rev, options.servers, fetch)
     if options.dry_run:
         require_answers(inputs)
-        report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift, options.budget), options,
-                         kv)
+        report = _attempt(_prepare(repo, inputs, kv, options, now()), options, kv)
         assert report is not None  # a dry run writes nothing, so it never meets a conflict
         return report
     try:
         require_answers(inputs)
         with kv.lock(lock_key(options.key, options.state_prefix), options.lock_timeout, notify) as held:
             report = _write(repo, inputs, options, kv, now, before_write)
+            run = runlog.entry(report.outcome, report.reason, inputs, report, now(), took())
+            unrecorded = runlog.record(kv, options.key, options.state_prefix, run)
         warnings = list(report.warnings)
-        run = runlog.entry(report.outcome, report.reason, inputs, report, now(), took())
-        unrecorded = runlog.record(kv, options.key, options.state_prefix, run)
         if unrecorded and report.outcome != "written":  # a stale run record must not pass silently
             raise FieldsyncError(f"the run ({report.outcome}) could not be recorded: {unrecorded}")
         if unrecorded:
@@ -119,8 +127,7 @@ def _write(repo: Any, inputs: Inputs, options: SyncOptions, kv: ConsulKV, now: C
            before_write: Callable[[], None]) -> SyncReport:
     """Plan and write with check-and-set, planning again whenever someone wrote in between."""
     for number in range(1, CAS_ATTEMPTS + 1):
-        report = _attempt(prepare(repo, inputs, kv, options.key, now(), options.drift, options.budget), options,
-                         kv, before_write)
+        report = _attempt(_prepare(repo, inputs, kv, options, now()), options, kv, before_write)
         if report is not None:
             return replace(report, attempts=number)
     raise FieldsyncError(f"{options.key} kept changing during {CAS_ATTEMPTS} check-and-set attempts; nothing written")

@@ -1,0 +1,218 @@
+"""rules/threeway.py and rules/legacy.py, branch by branch: who changed what since fieldsync wrote the document."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldsync.model import HandEdit, Job, JobRewrite, JobWrite
+from fieldsync.rules import legacy, threeway
+from fieldsync.rules.effective import baseline
+from fieldsync.rules.threeway import DELETED, Version
+
+GIT = {"company": {"name": "company", "display_name": "Company", "field_type": "text"},
+       "env": {"name": "env", "field_type": "select", "options": ["prod", "dev"]}}
+PREWARM = JobWrite(Job.PREWARM, "prewarm_update_with_merge", refill=False)
+REFILL = JobWrite(Job.EXTRACTION, "initial_extraction", refill=True)
+
+
+def record(name: str, source_label: str = "", **values: object) -> dict:
+    """A live record as fieldsync writes it: every attribute, at git's value unless `values` say otherwise."""
+    return {**baseline(name), **GIT.get(name, {}), "name": name, "source_label": source_label, **values}
+
+
+def edit(field: str, attribute: str, base: object, live: object, seen: str | None = "t0") -> HandEdit:
+    return HandEdit(field, attribute, base, live, seen=seen)
+
+
+# --- Version and the values a set of field files produces -----------------------------------------------------
+
+def test_value_in_is_the_file_value_else_the_baseline() -> None:
+    assert threeway.value_in(GIT, "company", "field_type") == "text"
+    assert threeway.value_in(GIT, "company", "order") == 999
+    assert threeway.value_in(GIT, "cost_center", "display_name") == "Cost Center"
+
+
+def test_a_version_holds_its_edits_over_its_files() -> None:
+    version = Version(GIT, {"company": {"display_name": "By Hand", "order": None}})
+    assert version.value("company", "display_name") == "By Hand"
+    assert version.value("company", "order") is None  # an edit to null is an edit
+    assert version.value("company", "field_type") == "text"
+    assert Version().value("env", "field_type") == "string"
+
+
+def test_held_edits_and_edits_of_go_both_ways() -> None:
+    version = Version(GIT, {"company": {"display_name": "By Hand", "field_type": "text"}, "env": {"order": 3}})
+    held = threeway.held_edits(version, seen="t1")
+    assert held == [edit("company", "display_name", "Company", "By Hand", "t1"), edit("env", "order", 999, 3, "t1")]
+    assert threeway.edits_of(held) == {"company": {"display_name": "By Hand"}, "env": {"order": 3}}
+    assert threeway.edits_of([]) == {}
+
+
+# --- observe --------------------------------------------------------------------------------------------------
+
+def test_nothing_changed_since_the_ancestor_is_no_edit() -> None:
+    pending, rewrites = threeway.observe([record("company"), record("env")], Version(GIT), [], None, "t1")
+    assert (pending, rewrites) == ([], [])
+
+
+def test_a_change_since_the_ancestor_is_a_hand_edit_against_the_ancestors_files() -> None:
+    live = [record("company", display_name="Typed")]
+    pending, rewrites = threeway.observe(live, Version(GIT), [], None, "t1")
+    assert pending == [edit("company", "display_name", "Company", "Typed", "t1")] and rewrites == []
+
+
+def test_a_value_the_old_ui_reads_the_same_way_is_no_change() -> None:
+    live = [{**record("company"), "options": None, "placeholder": None}]  # null is unset, as the old UI reads it
+    assert threeway.observe(live, Version(GIT), [], None, "t1") == ([], [])
+
+
+def test_a_pending_edit_survives_a_copy_that_did_not_touch_it() -> None:
+    """A stale copy written back (the old UI's cache): it started from an ancestor without the later edit."""
+    later = edit("company", "display_name", "Company", "Later", "t0")
+    live = [record("company"), record("env", description="Other edit")]
+    pending, _ = threeway.observe(live, Version(GIT), [later], None, "t1")
+    assert pending == [later, edit("env", "description", "", "Other edit", "t1")]
+
+
+def test_a_pending_edit_of_a_field_the_live_document_lacks_survives() -> None:
+    earlier = edit("company", "display_name", "Company", "Kept", "t0")
+    assert threeway.observe([], Version(), [earlier], None, "t1") == ([earlier], [])
+
+
+def test_a_pending_edit_seen_again_keeps_when_and_against_what_it_was_made() -> None:
+    earlier = edit("company", "display_name", "Old Git Value", "Typed", "t0")
+    live = [record("company", display_name="Typed")]
+    assert threeway.observe(live, Version(GIT), [earlier], None, "t1")[0] == [earlier]
+
+
+def test_changing_a_pending_edit_again_keeps_its_base() -> None:
+    earlier = edit("company", "display_name", "Old Git Value", "Typed", "t0")
+    live = [record("company", display_name="Typed Again")]
+    ancestor = Version(GIT, {"company": {"display_name": "Typed"}})
+    assert threeway.observe(live, ancestor, [earlier], None, "t1")[0] == [
+        edit("company", "display_name", "Old Git Value", "Typed Again", "t1")]
+
+
+def test_setting_an_edit_back_to_its_base_ends_it() -> None:
+    earlier = edit("company", "display_name", "Company", "Typed", "t0")
+    ancestor = Version(GIT, {"company": {"display_name": "Typed"}})
+    assert threeway.observe([record("company")], ancestor, [earlier], None, "t1") == ([], [])
+
+
+def test_a_merge_jobs_reset_of_an_extracted_record_is_a_job_rewrite() -> None:
+    live = [record("env", "__meta_env", options=None), record("company", "__meta_company", field_type="string")]
+    pending, rewrites = threeway.observe(live, Version(GIT), [], PREWARM, "t1")
+    assert pending == []
+    assert rewrites == [JobRewrite("env", "options", []), JobRewrite("company", "field_type", "string")]
+
+
+def test_a_job_rewrite_leaves_the_pending_edit_it_overwrote_pending() -> None:
+    earlier = edit("company", "field_type", "text", "url", "t0")
+    ancestor = Version(GIT, {"company": {"field_type": "url"}})
+    live = [record("company", "__meta_company", field_type="string")]
+    pending, rewrites = threeway.observe(live, ancestor, [earlier], PREWARM, "t1")
+    assert pending == [earlier] and rewrites == [JobRewrite("company", "field_type", "string")]
+
+
+def test_what_no_job_writes_is_a_persons_edit_even_when_a_job_wrote() -> None:
+    live = [record("company", "__meta_company", display_name="Typed", field_type="number")]
+    pending, rewrites = threeway.observe(live, Version(GIT), [], PREWARM, "t1")
+    assert {(e.attribute, e.live) for e in pending} == {("display_name", "Typed"), ("field_type", "number")}
+    assert rewrites == []
+
+
+def test_a_refill_accounts_for_every_change() -> None:
+    earlier = edit("company", "display_name", "Company", "Typed", "t0")
+    live = [record("company", display_name="Empresa", order=1)]
+    pending, rewrites = threeway.observe(live, Version(GIT, {"company": {"display_name": "Typed"}}), [earlier],
+                                         REFILL, "t1")
+    assert pending == [earlier]
+    assert rewrites == [JobRewrite("company", "display_name", "Empresa"), JobRewrite("company", "order", 1)]
+
+
+# --- reconcile ------------------------------------------------------------------------------------------------
+
+def test_reconcile_keeps_what_git_left_alone_and_flags_what_git_changed_too() -> None:
+    kept_edit = edit("company", "display_name", "Company", "Typed")
+    conflict = edit("company", "field_type", "string", "url")  # git made it "text" since
+    resolved = edit("env", "field_type", "string", "select")  # git made it what the person typed
+    kept, conflicts = threeway.reconcile([kept_edit, conflict, resolved], GIT)
+    assert kept == [HandEdit("company", "display_name", "Company", "Typed", "Company", "t0")]
+    assert conflicts == [HandEdit("company", "field_type", "string", "url", "text", "t0")]
+
+
+def test_an_edit_of_a_field_git_deleted_conflicts() -> None:
+    gone = edit("site", "display_name", "Site", "Typed")
+    assert threeway.git_value({}, frozenset({"site"}), "site", "order") == DELETED
+    assert threeway.git_value({}, frozenset(), "site", "order") == 999
+    assert threeway.reconcile([gone], {}, frozenset({"site"}))[1] == [
+        HandEdit("site", "display_name", "Site", "Typed", DELETED, "t0")]
+
+
+# --- legacy: the old backend's jobs ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("doc, meta, expected", [
+    ({"source": "prewarm_update_with_merge"}, {}, JobWrite(Job.PREWARM, "prewarm_update_with_merge", False)),
+    ({"source": "prewarm_startup_initial"}, {}, JobWrite(Job.PREWARM, "prewarm_startup_initial", True)),
+    ({"source": "initial_extraction"}, {"source": "extraction_with_merge"},
+     JobWrite(Job.EXTRACTION, "initial_extraction", True)),
+    ({"source": "fieldsync"}, {"source": "auto_sync_from_extraction"},
+     JobWrite(Job.EXTRACTION, "auto_sync_from_extraction", False)),
+    ({"source": "fieldsync"}, {"updated_by": "orphan_cleanup"}, JobWrite(Job.ORPHAN_CLEANUP, "orphan_cleanup", False)),
+    ({"source": "prewarm_update_with_merge"}, {"restored_from_backup": True},
+     JobWrite(Job.RESTORE, "restored_from_backup", True)),
+    ({"source": "fieldsync"}, {"restored_from_history": True}, JobWrite(Job.RESTORE, "restored_from_history", True)),
+    ({"source": "fieldsync"}, {"restored_from_backup": "yes"}, None),
+    ({"source": "user_edit"}, {"updated_by": "system"}, None),
+    ({"source": 5}, {}, None),
+])
+def test_last_job_names_the_job_from_the_restore_mark_then_source_then_meta(doc: dict, meta: dict,
+                                                                          expected: JobWrite | None) -> None:
+    assert legacy.last_job(doc, meta) == expected
+
+
+def test_no_document_no_job() -> None:
+    assert legacy.last_job(None, {"restored_from_backup": True}) is None
+
+
+@pytest.mark.parametrize("name, expected", [("env", "select"), ("module", "select"), ("os", "select"),
+                                            ("region", "select"), ("datacenter", "select"), ("company", "string")])
+def test_the_extractor_infers_the_type_by_name(name: str, expected: str) -> None:
+    assert legacy.inferred_type(name) == expected
+
+
+@pytest.mark.parametrize("write, name, attribute, value, extracted, expected", [
+    (PREWARM, "env", "field_type", "select", True, True),  # the inferred type
+    (PREWARM, "company", "field_type", "string", True, True),
+    (PREWARM, "company", "field_type", "select", True, False),  # not what it infers for company
+    (PREWARM, "env", "options", [], True, True),  # options back to empty
+    (PREWARM, "env", "options", ["a"], True, False),
+    (PREWARM, "company", "icon", "", True, True),  # an attribute its extractor does not know: dropped
+    (PREWARM, "company", "field_type", "string", False, False),  # an orphan is left as it was
+    (PREWARM, "company", "display_name", "Company", True, False),  # kept by its merge
+    (PREWARM, "company", "order", 999, True, False),
+    (JobWrite(Job.ORPHAN_CLEANUP, "orphan_cleanup", False), "company", "field_type", "string", True, False),
+    (JobWrite(Job.EXTRACTION, "extraction_with_merge", False), "env", "options", [], True, True),
+    (REFILL, "company", "display_name", "Anything", False, True),
+])
+def test_rewrote_recognizes_each_jobs_shape(write: JobWrite, name: str, attribute: str, value: object,
+                                           extracted: bool, expected: bool) -> None:
+    assert legacy.rewrote(write, name, attribute, value, extracted) is expected
+
+
+def test_the_merge_keeps_exactly_the_display_settings() -> None:
+    from fieldsync.rules import schemas
+
+    assert set(schemas.chosen_attributes()) > legacy.KEPT_BY_MERGE
+    assert set(schemas.chosen_attributes()) - legacy.KEPT_BY_MERGE == {"field_type", "options", "icon", "color"}
+
+
+def test_rewrite_notes_name_the_job_and_the_way_out() -> None:
+    assert legacy.rewrite_note(None, True) is None
+    after = legacy.rewrite_note(PREWARM, True)
+    assert after is not None and "startup prewarm (source 'prewarm_update_with_merge') rewrote" in after
+    adopting = legacy.rewrite_note(REFILL, False)
+    assert adopting is not None and "force-extract / empty-key fallback (source 'initial_extraction') was the last " \
+        "job" in adopting and "people may have edited it since" in adopting
+    assert legacy.describe(JobWrite(Job.RESTORE, "restored_from_backup", True)) == \
+        "backup restore (source 'restored_from_backup')"
