@@ -14,26 +14,17 @@ from support.commands import customize_company
 from support.githttp import git_over_http
 from support.gitrepo import GitRepo, bare_remote, push
 from support.kv import MASTER_TOKEN, acl_token
-from support.serving import Served, secret_file
+from support.serving import Served, secret_file, serve_clone
 
 from fieldsync.adapters.consul import SESSION_TTL
 from fieldsync.localservers import ConsulAgent, Prometheus, RecordingProxy, refused_address
-
-
-def _serve(consul: ConsulAgent | str, remote: str, workdir: Path, prometheus: str, key: str, *extra: str,
-           secret: Path | None = None) -> Served:
-    args = ["--git-url", remote, "--workdir", str(workdir), "--key", key, "--prometheus", prometheus,
-            *(() if "--interval" in extra else ("--interval", "3600")), *extra]
-    if secret is not None:
-        args += ["--webhook-secret-file", str(secret)]
-    return Served(consul, *args)
 
 
 def test_a_signed_push_delivery_syncs_the_new_commit_and_a_bad_one_is_refused(
         consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
     key = "serve/webhook"
     remote = bare_remote(tmp_path / "remote.git", field_repo)
-    served = _serve(consul, remote, tmp_path / "work", example_prometheus.url, key, secret=secret_file(tmp_path))
+    served = serve_clone(consul, remote, tmp_path / "work", example_prometheus.url, key, secret=secret_file(tmp_path))
     try:
         first = served.wait_for(lambda e: e["event"] == "sync")
         assert first["outcome"] == "written" and first["trigger"] == "leader", served.log
@@ -63,7 +54,8 @@ def test_a_hand_edit_is_reported_at_once_and_pushed_for_review(
         consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
     key = "serve/hand-edit"
     remote = bare_remote(tmp_path / "remote.git", field_repo)
-    served = _serve(consul, remote, tmp_path / "work", example_prometheus.url, key, "--push-hand-edits", "hand-edits/")
+    served = serve_clone(consul, remote, tmp_path / "work", example_prometheus.url, key, "--push-hand-edits",
+                         "hand-edits")
     try:
         served.wait_for(lambda e: e["event"] == "sync")
         assert served.metric("fieldsync_drift_events_total") == 0
@@ -79,8 +71,8 @@ def test_a_hand_edit_is_reported_at_once_and_pushed_for_review(
         assert kv.records(consul, key)["company"]["display_name"] == "Cliente"  # keep: the edit stays
 
         pushed = served.wait_for(lambda e: e["event"] == "push", after=mark)
-        assert "error" not in pushed, served.log
-        branch = GitRepo.open(tmp_path / "remote.git").repo.branches[pushed["branch"]]
+        assert pushed["outcome"] == "committed" and pushed["branch"] == "hand-edits", served.log
+        branch = GitRepo.open(tmp_path / "remote.git").repo.branches["hand-edits"]
         company = branch.peel().tree["fields/company.yaml"].data.decode()
         assert "display_name: Cliente" in company
     finally:
@@ -91,7 +83,7 @@ def test_two_replicas_elect_one_leader_that_hands_over_on_sigterm_and_on_sigkill
         consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
     key = "serve/replicas"
     remote = bare_remote(tmp_path / "remote.git", field_repo)
-    replicas = [_serve(consul, remote, tmp_path / f"work{n}", example_prometheus.url, key,
+    replicas = [serve_clone(consul, remote, tmp_path / f"work{n}", example_prometheus.url, key,
                        secret=secret_file(tmp_path)) for n in range(3)]
     try:
         leader = _new_leader(replicas, [0, 0, 0])
@@ -214,7 +206,7 @@ def test_an_idle_leader_asks_consul_only_for_its_blocking_queries_and_keepalives
     key = "serve/idle"
     proxy = RecordingProxy(consul.http_addr)
     remote = bare_remote(tmp_path / "remote.git", field_repo)
-    served = _serve(proxy.address, remote, tmp_path / "work", example_prometheus.url, key, "--interval", "1")
+    served = serve_clone(proxy.address, remote, tmp_path / "work", example_prometheus.url, key, "--interval", "1")
     try:
         served.wait_for(lambda e: e["event"] == "sync")
         time.sleep(1)  # the watches settle on their index
@@ -378,16 +370,16 @@ def test_an_http_remote_is_read_with_the_token_file_and_a_wrong_token_is_a_clear
     bad.write_text("guess\n")
     with git_over_http(tmp_path / "remotes", "s3cr3t-token") as base:
         url = f"{base}/fields.git"
-        served = _serve(consul, url, tmp_path / "work", example_prometheus.url, "serve/http", "--git-token-file",
-                        str(good), "--push-hand-edits", "ui/")
-        refused = _serve(consul, url, tmp_path / "work2", example_prometheus.url, "serve/http2", "--git-token-file",
-                         str(bad))
+        served = serve_clone(consul, url, tmp_path / "work", example_prometheus.url, "serve/http",
+                             "--git-token-file", str(good), "--push-hand-edits", "ui-edits")
+        refused = serve_clone(consul, url, tmp_path / "work2", example_prometheus.url, "serve/http2",
+                              "--git-token-file", str(bad))
         try:
             assert served.wait_for(lambda e: e["event"] == "sync")["outcome"] == "written", served.log
             kv.hand_edit(consul, "serve/http", "company", display_name="Cliente")
             pushed = served.wait_for(lambda e: e["event"] == "push")
-            assert "error" not in pushed, served.log  # pushed over HTTP with the token
-            assert pushed["branch"] in GitRepo.open(tmp_path / "remotes" / "fields.git").repo.branches
+            assert pushed["outcome"] == "committed", served.log  # pushed over HTTP with the token
+            assert "ui-edits" in GitRepo.open(tmp_path / "remotes" / "fields.git").repo.branches
             failed = refused.wait_for(lambda e: e["event"] == "fetch")
             assert url in failed["error"] and "refused the credentials" in failed["error"], refused.log
             status, reason = refused.get("/readyz")
@@ -417,7 +409,7 @@ def test_a_stale_write_back_by_the_old_ui_is_repaired_at_once_keeping_its_edit(
     restores it at once, keeping the person's edit."""
     key = "serve/stale"
     remote = bare_remote(tmp_path / "remote.git", field_repo)
-    served = _serve(consul, remote, tmp_path / "work", example_prometheus.url, key, secret=secret_file(tmp_path))
+    served = serve_clone(consul, remote, tmp_path / "work", example_prometheus.url, key, secret=secret_file(tmp_path))
     client = kv.client(consul)
     try:
         served.wait_for(lambda e: e["event"] == "sync")

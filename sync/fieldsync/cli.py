@@ -357,8 +357,9 @@ def scaffold(repo: str, prometheus: tuple[str, ...], config_path: str | None, br
               help="Seconds between fetches (±10 % jitter); a new commit is synced.")
 @click.option("--extract-interval", type=float, default=300.0, show_default=True,
               help="Seconds between syncs even without a new commit, so that new labels become fields.")
-@click.option("--push-hand-edits", metavar="BRANCH_PREFIX",
-              help="Commit pending hand edits (three-way import) on BRANCH_PREFIX<id> and push it, once per set.")
+@click.option("--push-hand-edits", metavar="BRANCH",
+              help="Keep BRANCH on the remote in line with the pending hand edits: a commit each time they change, "
+                   "deleted once git holds them all.")
 @click.option("--log-format", type=click.Choice(render.LOG_FORMATS), default="text", show_default=True)
 @click.option("--grace", type=float, default=10.0, show_default=True,
               help="On SIGTERM, seconds to wait for the run in progress (which gives up before writing).")

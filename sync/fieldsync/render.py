@@ -309,6 +309,10 @@ def status(report: StatusReport, fmt: str) -> str:
         ok = sum(s["success"] for s in last["servers"])
         lines.append(f"last sync  {last['outcome']} at {last['at']} ({ok}/{len(last['servers'])} servers ok)"
                      + (f": {last['error'].splitlines()[0].rstrip(':')}" if last.get("error") else ""))
+        repaired = last.get("job_rewrites")
+        if repaired and last["outcome"] == "written":
+            lines.append(f"           repaired {len(repaired['attributes'])} attribute(s) rewritten by the old "
+                         f"backend's {repaired['job']} job (source '{repaired['source']}')")
     return "\n".join(lines)
 
 

@@ -24,8 +24,11 @@ def live(agent: ConsulAgent, key: str = KEY) -> tuple[dict | None, int]:
 
 
 def records(agent: ConsulAgent, key: str = KEY) -> dict[str, dict]:
+    """The live records by name, the old backend's {data, meta} envelope unwrapped as its reader does."""
     doc, _ = live(agent, key)
     assert doc is not None
+    if "data" in doc and "meta" in doc:
+        doc = doc["data"]
     return {r["name"]: r for r in doc["fields"]}
 
 

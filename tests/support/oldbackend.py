@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import consul as py_consul
@@ -93,9 +94,11 @@ class OldBackend:
         names = {name for name, _ in self.extracted}
         return merged + [r for r in stored if r["name"] not in names]  # orphans, as they were
 
-    def prewarm(self) -> str:
-        """A restart of the backend: what its startup prewarm does; returns which path it took."""
+    def prewarm(self, during: Callable[[], None] = lambda: None) -> str:
+        """A restart of the backend: what its startup prewarm does; returns which path it took. `during` runs
+        between its read and its write (its extraction takes seconds there)."""
         existing = self._get(self.key)
+        during()
         path = "merge"
         if not existing or not existing.get("fields"):
             backup = self._get(f"{self.key}.backup")

@@ -135,3 +135,13 @@ def secret_file(directory: Path) -> Path:
     path = directory / "webhook-secret"
     path.write_text(f"  {SECRET}\n", encoding="utf-8")
     return path
+
+
+def serve_clone(consul: ConsulAgent | str, remote: str, workdir: Path, prometheus: str, key: str, *extra: str,
+                secret: Path | None = None) -> Served:
+    """`fieldsync serve` following `remote`'s main (fetching only when told: --interval 3600 unless `extra` says)."""
+    args = ["--git-url", remote, "--workdir", str(workdir), "--key", key, "--prometheus", prometheus,
+            *(() if "--interval" in extra else ("--interval", "3600")), *extra]
+    if secret is not None:
+        args += ["--webhook-secret-file", str(secret)]
+    return Served(consul, *args)

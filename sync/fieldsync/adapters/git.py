@@ -174,21 +174,23 @@ def init_with_commit(directory: str, files: dict[str, bytes], message: str) -> s
             f.write(data)
     repo.index.add_all()
     repo.index.write()
-    try:
-        signature = repo.default_signature
-    except (KeyError, pygit2.GitError):
-        signature = pygit2.Signature("fieldsync", "fieldsync@localhost")
+    signature = _signature(repo)
     return str(repo.create_commit("HEAD", signature, signature, message, repo.index.write_tree(), []))
 
 
-def commit_files_on_branch(repo: pygit2.Repository, branch: str, directory: str, files: dict[str, bytes],
-                           message: str) -> str:
-    """Commit `files` ({name: content}) into `directory` on a new branch from HEAD, through git objects only: the
-    work tree is not touched. Raises SourceError when the branch exists."""
+def _signature(repo: pygit2.Repository) -> pygit2.Signature:
     import pygit2
 
-    if repo.lookup_branch(branch) is not None:
-        raise SourceError(f"branch '{branch}' already exists")
+    try:
+        return repo.default_signature
+    except (KeyError, pygit2.GitError):
+        return pygit2.Signature("fieldsync", "fieldsync@localhost")
+
+
+def fields_tree(repo: pygit2.Repository, directory: str, files: dict[str, bytes]) -> str:
+    """HEAD's tree with `files` ({name: content}) put into `directory`, written as git objects."""
+    import pygit2
+
     head = repo.head.peel(pygit2.Commit)
     try:
         existing = head.tree[directory]
@@ -199,12 +201,53 @@ def commit_files_on_branch(repo: pygit2.Repository, branch: str, directory: str,
         builder.insert(name, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
     root = repo.TreeBuilder(head.tree)
     root.insert(directory, builder.write(), pygit2.enums.FileMode.TREE)
-    try:
-        signature = repo.default_signature
-    except (KeyError, pygit2.GitError):
-        signature = pygit2.Signature("fieldsync", "fieldsync@localhost")
-    oid = repo.create_commit(f"refs/heads/{branch}", signature, signature, message, root.write(), [head.id])
+    return str(root.write())
+
+
+def commit_tree(repo: pygit2.Repository, branch: str, tree: str, message: str, parents: list[str],
+                author: tuple[str, str, datetime] | None = None) -> str:
+    """A commit of `tree` with `parents`, by `author` (name, email, when) or the repository's user, and `branch`
+    pointed at it: git objects only, the work tree is not touched."""
+    import pygit2
+
+    if author is None:
+        signature = _signature(repo)
+    else:
+        name, email, when = author
+        offset = (when.utcoffset() or timedelta()).total_seconds() // 60
+        signature = pygit2.Signature(name, email, int(when.timestamp()), int(offset))
+    oid = repo.create_commit(None, signature, signature, message, pygit2.Oid(hex=tree),
+                             [pygit2.Oid(hex=p) for p in parents])
+    repo.references.create(f"refs/heads/{branch}", oid, force=True)
     return str(oid)
+
+
+def commit_files_on_branch(repo: pygit2.Repository, branch: str, directory: str, files: dict[str, bytes],
+                           message: str) -> str:
+    """Commit `files` ({name: content}) into `directory` on a new branch from HEAD, through git objects only: the
+    work tree is not touched. Raises SourceError when the branch exists."""
+    if repo.lookup_branch(branch) is not None:
+        raise SourceError(f"branch '{branch}' already exists")
+    return commit_tree(repo, branch, fields_tree(repo, directory, files), message, [str(repo.head.target)])
+
+
+def tree_of(repo: pygit2.Repository, commit: str) -> str:
+    import pygit2
+
+    return str(repo[pygit2.Oid(hex=commit)].peel(pygit2.Commit).tree_id)
+
+
+def is_ancestor(repo: pygit2.Repository, ancestor: str, commit: str) -> bool:
+    import pygit2
+
+    return ancestor == commit or bool(repo.descendant_of(pygit2.Oid(hex=commit), pygit2.Oid(hex=ancestor)))
+
+
+def merge_base(repo: pygit2.Repository, one: str, other: str) -> str | None:
+    import pygit2
+
+    base = repo.merge_base(pygit2.Oid(hex=one), pygit2.Oid(hex=other))
+    return str(base) if base is not None else None
 
 
 Credentials = Any  # pygit2.UserPass | pygit2.Keypair | None
@@ -268,8 +311,30 @@ def fetch_branch(repo: pygit2.Repository, branch: str, credentials: Credentials)
     return str(oid)
 
 
-def push_branch(repo: pygit2.Repository, branch: str, credentials: Credentials) -> None:
-    """Push the local `branch` to origin under the same name; raises SourceError when the remote refuses."""
+def fetch_tip(repo: pygit2.Repository, branch: str, credentials: Credentials) -> str | None:
+    """Fetch `branch` from origin into the local branch of that name, leaving HEAD alone; its commit, or None (and
+    no local branch) when origin has no such branch."""
+    import pygit2
+
+    tracking = f"refs/remotes/origin/{branch}"
+    for stale in (tracking, f"refs/heads/{branch}"):
+        if stale in repo.references:
+            repo.references.delete(stale)
+    try:
+        repo.remotes["origin"].fetch([f"+refs/heads/{branch}:{tracking}"],
+                                     callbacks=pygit2.RemoteCallbacks(credentials=credentials))
+    except (pygit2.GitError, KeyError) as e:
+        raise SourceError(f"fetching {branch} from {_origin(repo)}: {_remote_reason(e)}") from None
+    if tracking not in repo.references:
+        return None
+    oid = repo.references[tracking].target
+    repo.references.create(f"refs/heads/{branch}", oid, force=True)
+    return str(oid)
+
+
+def push_branch(repo: pygit2.Repository, branch: str, credentials: Credentials, delete: bool = False) -> None:
+    """Push the local `branch` to origin under the same name (`delete`: delete it there); raises SourceError when
+    the remote refuses."""
     import pygit2
 
     refused: list[str] = []
@@ -279,13 +344,15 @@ def push_branch(repo: pygit2.Repository, branch: str, credentials: Credentials) 
             if message:
                 refused.append(f"{refname}: {message}")
 
+    source = "" if delete else f"refs/heads/{branch}"
     try:
-        repo.remotes["origin"].push([f"refs/heads/{branch}:refs/heads/{branch}"],
-                                    callbacks=Callbacks(credentials=credentials))
+        repo.remotes["origin"].push([f"{source}:refs/heads/{branch}"], callbacks=Callbacks(credentials=credentials))
     except pygit2.GitError as e:
         raise SourceError(f"pushing {branch} to {_origin(repo)}: {_remote_reason(e)}") from None
     if refused:
         raise SourceError(f"{_origin(repo)} refused {'; '.join(refused)}")
+    if delete and f"refs/heads/{branch}" in repo.references:
+        repo.references.delete(f"refs/heads/{branch}")
 
 
 def read_at(repo: pygit2.Repository, rev: str, path: str) -> bytes | None:

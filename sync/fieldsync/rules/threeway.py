@@ -107,3 +107,11 @@ def reconcile(edits: Iterable[HandEdit], git: Overrides,
         elif theirs != edit.live:
             conflicts.append(replace(edit, git=theirs))
     return kept, conflicts
+
+
+def differences(before: Overrides, after: Overrides) -> list[tuple[str, str, Any]]:
+    """(field, attribute, value after) of every chosen attribute that two sets of field files give different
+    values, for the fields `after` has."""
+    return [(name, attribute, value_in(after, name, attribute)) for name in sorted(after)
+            for attribute in schemas.chosen_attributes()
+            if value_in(after, name, attribute) != value_in(before, name, attribute)]

@@ -26,13 +26,13 @@ from .plan import utc_now
 
 
 @dataclass(frozen=True)
-class _FieldFile:
+class FieldFile:
     path: str  # where it is written (work tree) or named (branch)
     text: str | None  # None: no file yet
     values: dict[str, Any]
 
 
-def _read_current(repository: Any, repo: str, on_branch: bool) -> dict[str, _FieldFile]:
+def read_current(repository: Any, repo: str, on_branch: bool) -> dict[str, FieldFile]:
     """The field files git holds now: the work tree's, or HEAD's when the result goes on a branch."""
     directory = os.path.join(repo, FIELDS_DIR)
     if on_branch:
@@ -53,7 +53,7 @@ def _read_current(repository: Any, repo: str, on_branch: bool) -> dict[str, _Fie
             raise FieldsyncError(f"{path}:{e.line}:{e.column}: {e.message}; fix it before importing") from None
         if not isinstance(values, dict):
             raise FieldsyncError(f"{path}: not a mapping of attributes; fix it before importing")
-        current[filename[: -len(FIELD_SUFFIX)]] = _FieldFile(path, text, values)
+        current[filename[: -len(FIELD_SUFFIX)]] = FieldFile(path, text, values)
     return current
 
 
@@ -66,7 +66,7 @@ def _records(doc: Document) -> list[dict[str, Any]]:
     return records
 
 
-def _new_texts(edits: list[HandEdit], current: dict[str, _FieldFile], fields_dir: str) -> dict[str, str]:
+def _new_texts(edits: list[HandEdit], current: dict[str, FieldFile], fields_dir: str) -> dict[str, str]:
     """{path: text} of every file the edits change: an edit to the default removes the key; comments, order and
     everything else a file holds stay as they are."""
     by_field: dict[str, list[HandEdit]] = defaultdict(list)
@@ -82,6 +82,22 @@ def _new_texts(edits: list[HandEdit], current: dict[str, _FieldFile], fields_dir
         text = field_text(existing.text if existing else None, name, values, remove)
         if existing is None or text != existing.text:
             texts[path] = text
+    return texts
+
+
+def laid_in(edits: list[HandEdit], current: dict[str, FieldFile], repo: str) -> dict[str, str]:
+    """{path: text} of each field file `edits` change, laid into the `current` files; refuses, writing nothing,
+    when a resulting file would be invalid."""
+    texts = _new_texts(edits, current, os.path.join(repo, FIELDS_DIR))
+    checked = {path: check_file(path, f.text.encode("utf-8")) for f in current.values() if f.text
+               for path in [f.path]}
+    checked.update({path: check_file(path, text.encode("utf-8")) for path, text in texts.items()})
+    problems = sorted(p for path in texts for p in checked[path].problems if p.is_error)
+    problems += check_names(list(checked.values()))
+    if problems:
+        raise FieldsyncError("the document cannot be imported as it is; nothing written:\n"
+                             + "\n".join(p.text() for p in problems)
+                             + "\nSave it with `consul kv get`, fix those records, and use --from-file.")
     return texts
 
 
@@ -107,26 +123,14 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     if branch and repository.head_is_unborn:
         raise UsageError(f"{repo}: the repository has no commit yet to branch from; commit something first")
     head = "" if repository.head_is_unborn else str(git.resolve_commit(repository, "HEAD").id)
-    current = _read_current(repository, repo, branch is not None)
+    current = read_current(repository, repo, branch is not None)
     git_now = {name: f.values for name, f in current.items()}
     seen = observe(repository, doc, meta, last, head, git_now, utc_now())
     if not seen.base_known:
         raise FieldsyncError(f"{guards.rollback(seen.where)}; nothing imported")
     kept, conflicts = threeway.reconcile(seen.pending, git_now, seen.deleted)
 
-    fields_dir = os.path.join(repo, FIELDS_DIR)
-    texts = _new_texts(kept + (conflicts if prefer == "kv" else []), current, fields_dir)
-
-    checked = {path: check_file(path, f.text.encode("utf-8")) for f in current.values() if f.text
-               for path in [f.path]}
-    checked.update({path: check_file(path, text.encode("utf-8")) for path, text in texts.items()})
-    problems = sorted(p for path in texts for p in checked[path].problems if p.is_error)
-    problems += check_names(list(checked.values()))
-    if problems:
-        raise FieldsyncError("the document cannot be imported as it is; nothing written:\n"
-                             + "\n".join(p.text() for p in problems)
-                             + "\nSave it with `consul kv get`, fix those records, and use --from-file.")
-
+    texts = laid_in(kept + (conflicts if prefer == "kv" else []), current, repo)
     known = {str(r["name"]) for r in records}
     result = ImportResult(
         written=texts, edits=tuple(kept), conflicts=tuple(conflicts), prefer=prefer,

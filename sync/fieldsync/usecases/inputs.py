@@ -72,7 +72,7 @@ def locate(repo: Any, live: Document | None, ours: str) -> Position:
     return guards.position(live, ours, counts)
 
 
-def _fields_of(repo: Any, commit: str) -> dict[str, dict[str, Any]] | None:
+def fields_of(repo: Any, commit: str) -> dict[str, dict[str, Any]] | None:
     """The valid field files of a commit; None when this clone lacks it."""
     if not git.has_commit(repo, commit):
         return None
@@ -103,13 +103,13 @@ def observe(repo: Any, live: Document | None, meta: Mapping[str, Any], last: Wri
     if where.lineage is Lineage.UNKNOWN:
         return Observed(where, [], [], job, base_known=False)
     latest = list(last.edits) if last is not None else []
-    overrides = _fields_of(repo, where.live_commit) if where.live_commit else None
+    overrides = fields_of(repo, where.live_commit) if where.live_commit else None
     if overrides is not None:
         ancestor = threeway.Version(overrides, document.held_edits(live))
         assert live is not None
         if last is None or (document.is_sealed(live) and live.get("content_hash") != last.content_hash):
             latest = threeway.held_edits(ancestor)
-    elif last is not None and (last_fields := _fields_of(repo, last.commit)) is not None:
+    elif last is not None and (last_fields := fields_of(repo, last.commit)) is not None:
         ancestor = threeway.Version(last_fields, threeway.edits_of(last.edits))  # emptied, or rebuilt afresh
         job = JobWrite(job.job, job.named_by, refill=True) if job is not None else None
     else:

@@ -9,12 +9,13 @@ calls `stop()` on SIGTERM and `reload()` on SIGHUP.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -24,12 +25,12 @@ from ..adapters import git, httpserver
 from ..adapters.consul import ConsulKV
 from ..adapters.httpserver import Answer, Request
 from ..errors import FieldsyncError, Refused, Terminated, UsageError
-from ..model import HandEdit, SyncReport
+from ..model import SyncReport
 from ..rules import metrics, webhook
 from ..rules.config import CONFIG_FILE, leader_key, nudge_key
 from ..rules.schedule import EXTRACT, RETRY, RETRY_CAP, Timers, backoff, jittered
+from . import handbranch
 from . import settings as settings_
-from .imports import import_document
 from .leader import WATCH_WAIT, Elector, problem
 from .sync import SyncOptions, sync
 
@@ -52,7 +53,7 @@ class ServeOptions:
     webhook_secret_file: str | None = None
     interval: float = 60.0
     extract_interval: float = 300.0
-    push_hand_edits: str | None = None  # branch prefix
+    push_hand_edits: str | None = None  # the branch that follows the pending hand edits
     grace: float = 10.0  # seconds a stopping service waits for the run in progress
     # as for `sync`
     config_path: str | None = None
@@ -110,14 +111,10 @@ def read_secret(path: str) -> bytes:
     return secret
 
 
-def edits_id(edits: tuple[HandEdit, ...]) -> str:
-    """A short name for a set of hand edits: the same edits, the same name."""
-    text = json.dumps(sorted([e.field, e.attribute, e.live] for e in edits), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
 class Service:
     def __init__(self, options: ServeOptions, log: Log) -> None:
+        if options.push_hand_edits is not None and (not options.git_url or options.push_hand_edits == options.branch):
+            raise UsageError("--push-hand-edits names a branch of --git-url other than --branch")
         for name in ("interval", "extract_interval", "grace"):
             if not 0 < getattr(options, name) < 86400 * 365:
                 raise UsageError(f"--{name.replace('_', '-')} must be a number of seconds above 0 (and below a year)")
@@ -141,7 +138,7 @@ class Service:
         self.timers = Timers(0.0, 0.0)  # set when the worker starts
         self.failures = 0
         self.edits_seen: frozenset[tuple[str, str, str]] = frozenset()
-        self.pushed: set[str] = set()
+        self.branch_holds: frozenset[tuple[str, str, str]] | None = None  # the pending set the branch holds
         self._identity_warned: tuple[Any, ...] | None = None
         self._server: Any = None
         self._worker = threading.Thread(target=self._work, name="worker", daemon=True)
@@ -419,7 +416,7 @@ class Service:
             self._count("failed", started, trigger, commit, error=problem(e))
             return
         self._count(report.outcome, started, trigger, commit, report=report)
-        self._push_hand_edits(report, kv, s)
+        self._record_hand_edits(report, s)
 
     def _count(self, outcome: str, started: float, trigger: str, commit: str | None,
                report: SyncReport | None = None, error: str | None = None) -> None:
@@ -459,24 +456,23 @@ class Service:
         event["duration_ms"] = round(seconds * 1000)
         self.log(event)
 
-    def _push_hand_edits(self, report: SyncReport, kv: ConsulKV, s: settings_.Settings) -> None:
-        """--push-hand-edits: commit the kept hand edits on a branch named after them and push it, once per set."""
-        kept = report.plan.kept
-        if not (self.o.push_hand_edits and self.o.git_url and kept):
+    def _record_hand_edits(self, report: SyncReport, s: settings_.Settings) -> None:
+        """--push-hand-edits: bring the hand-edits branch in line with the pending set whenever it changes."""
+        if not (self.o.push_hand_edits and self.o.git_url) or report.outcome not in ("written", "unchanged"):
             return
-        branch = f"{self.o.push_hand_edits}{edits_id(kept)}"
-        if branch in self.pushed:
+        pending = report.plan.written.edits if report.plan.written is not None else ()
+        seen = frozenset((e.field, e.attribute, json.dumps(e.live, sort_keys=True, default=str)) for e in pending)
+        if seen == self.branch_holds:
             return
+        branch = self.o.push_hand_edits
         try:
-            if self._repository.lookup_branch(branch) is None:
-                result = import_document(repo=s.repo, key=s.key, kv=kv, branch=branch, state_prefix=s.state_prefix)
-                if result.commit is None:
-                    self.pushed.add(branch)  # nothing the files do not already hold
-                    return
-            git.push_branch(self._repository, branch,
-                            git.remote_credentials(self.o.git_token_file, self.o.git_ssh_key))
-        except Exception as e:  # a failing remote, and a bug: the edits stay kept in Consul, pushed next time
+            done = handbranch.update(self._repository, s.repo, branch, s.key, pending,
+                                     git.remote_credentials(self.o.git_token_file, self.o.git_ssh_key),
+                                     socket.gethostname(), datetime.now(timezone.utc))
+        except Exception as e:  # a failing remote, and a bug: the edits stay kept in Consul, tried next time
             self.log({"event": "push", "branch": branch, "error": problem(e)})
             return
-        self.pushed.add(branch)
-        self.log({"event": "push", "branch": branch, "hand_edits": len(kept)})
+        self.branch_holds = seen
+        if done.outcome is not handbranch.Outcome.ABSENT:
+            self.log({"event": "push", "branch": branch, "outcome": done.outcome.value, "commit": done.commit,
+                      "hand_edits": len(pending)})
