@@ -62,6 +62,16 @@ def test_the_alerting_rules_load_into_a_real_prometheus(start_prometheus, tmp_pa
         if loaded and all(h == "ok" for h in loaded.values()) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert set(loaded) == {"FieldsyncSyncFailing", "FieldsyncHandEditsPending", "FieldsyncCommitsBehind",
-                           "FieldsyncNoLeader"}, loaded
+    assert set(loaded) == {"FieldsyncSyncFailing", "FieldsyncHandEditsPending", "FieldsyncConflict",
+                           "FieldsyncCommitsBehind", "FieldsyncNoLeader"}, loaded
     assert set(loaded.values()) == {"ok"}, loaded
+
+
+def test_the_conflict_alert_fires_within_five_minutes() -> None:
+    """promtool's unit tests of the rules: a conflict fires FieldsyncConflict 2 minutes after it appears."""
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1] / "docs" / "monitoring" / "fieldsync-alerts.test.yml"
+    checked = subprocess.run([find_binary("promtool"), "test", "rules", str(tests)], capture_output=True,
+                             timeout=60, text=True)
+    assert checked.returncode == 0 and "SUCCESS" in checked.stdout, checked.stdout + checked.stderr

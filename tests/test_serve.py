@@ -132,7 +132,8 @@ def _new_leader(replicas: list[Served], marks: list[int], timeout: float = 60) -
 SERIES = ("fieldsync_sync_runs_total", "fieldsync_sync_duration_seconds_bucket",
           "fieldsync_last_success_timestamp_seconds", "fieldsync_commits_behind", "fieldsync_hand_edits_pending",
           "fieldsync_prometheus_up", "fieldsync_leader", "fieldsync_webhook_deliveries_total",
-          "fieldsync_drift_events_total", "fieldsync_build_info")
+          "fieldsync_drift_events_total", "fieldsync_conflicts", "fieldsync_job_rewrites_repaired_total",
+          "fieldsync_build_info")
 
 
 def test_a_real_prometheus_scrapes_the_series_and_loads_the_alerting_rules(
