@@ -12,7 +12,7 @@ from support.gitrepo import GitRepo
 from support.kv import client, hand_edit, records, run_record
 from support.legacy import legacy_document, legacy_envelope, legacy_records
 
-from fieldsync.rules import schemas
+from fieldsync.rules import legacy, schemas
 from fieldsync.rules.effective import baseline, effective
 
 SHAPES = {"bare": legacy_document, "envelope": legacy_envelope}
@@ -26,12 +26,13 @@ def test_a_legacy_document_is_adopted_without_force(shape: str, consul, example_
     client(consul).kv.put(key, json.dumps(SHAPES[shape](), ensure_ascii=False).encode())
     repo = tmp_path / "fields-repo"
     code, output = cli(consul, "init", str(repo), "--prometheus", prom.url, "--key", key)
-    assert code == 0 and "initialized" in output, output
+    assert code == 0 and "hostname 172.16.1.26 (matched by external labels and fields)" in output, output
     git = GitRepo.open(repo)
     args = ("--repo", str(repo))  # key and servers come from the fieldsync.yaml init wrote
 
     code, output = cli(consul, "import", "--from-kv", *args)
-    assert code == 0 and "taken into 22 file(s)" in output, output
+    assert code == 0 and "taken into 23 file(s)" in output, output  # 22 fields, and fieldsync.yaml's order_ties
+    assert "4 field(s) of equal order recorded" in output, output
     code, output = cli(consul, "validate", "--no-cache", *args)
     assert code == 0 and "warning: field_type select without options" in output, output
     code, output = cli(consul, "plan", "--worktree", *args)
@@ -40,6 +41,11 @@ def test_a_legacy_document_is_adopted_without_force(shape: str, consul, example_
     code, output = cli(consul, "sync", *args)
     assert code == 0 and "written" in output, output
 
+    old_doc = SHAPES[shape]()
+    old_doc = old_doc.get("data", old_doc)
+    new_doc = json.loads(client(consul).kv.get(key)[1]["Value"])
+    for reader in (legacy.discovered_in, legacy.site_labels, legacy.listing):  # what the old UI shows, identical
+        assert reader(new_doc) == reader(old_doc), reader.__name__
     synced = records(consul, key)
     attributes = schemas.chosen_attributes()
     for old in legacy_records():
@@ -47,6 +53,23 @@ def test_a_legacy_document_is_adopted_without_force(shape: str, consul, example_
         for attribute in attributes:
             assert synced[old["name"]][attribute] == effective(old, attribute, base), (old["name"], attribute)
     assert cli(consul, "plan", *args)[0] == 0
+
+
+def test_plan_says_what_the_old_ui_would_show_differently_when_servers_are_named_otherwise(
+        consul, example_prometheus, tmp_path) -> None:
+    """Without Consul, init names the server after its URL: the old readers would lose "discovered in" at
+    172.16.1.26 and its labels; plan says so rather than "No changes"."""
+    prom = example_prometheus
+    key = "adopt/renamed"
+    client(consul).kv.put(key, json.dumps(legacy_document(), ensure_ascii=False).encode())
+    repo = tmp_path / "fields-repo"
+    code, output = cli(None, "init", str(repo), "--prometheus", prom.url, "--key", key)
+    assert code == 0 and "servers are named after their URLs: no Consul given" in output, output
+    assert cli(consul, "import", "--from-kv", "--repo", str(repo))[0] == 0
+    code, output = cli(consul, "plan", "--worktree", "--repo", str(repo))
+    assert code == 2 and "0 to add, 0 to change, 0 to remove" in output, output
+    assert 'discovered in: company: ["172.16.1.26"] -> ["127.0.0.1"]' in output
+    assert "external labels of site 172.16.1.26" in output and "12 field(s) discovered elsewhere" in output
 
 
 def test_init_makes_a_repository_to_adopt_in(tmp_path, example_config) -> None:

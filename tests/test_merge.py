@@ -135,3 +135,20 @@ def test_content_ignores_timestamps_and_durations() -> None:
     assert document.content(a) == document.content(b)
     c = build({"x1": {"name": "x1"}}, statuses)
     assert document.content(a) != document.content(c)
+
+
+def test_equal_orders_are_listed_as_order_ties_says_then_by_name() -> None:
+    overrides = {n: {"name": n, "order": 5} for n in ("a", "b", "c", "d")}
+    listed = [r["name"] for r in build_document(overrides, [], None, GIT, "t0", ties=("c", "a"))["fields"]]
+    assert listed == ["c", "a", "b", "d"]
+    assert [r["name"] for r in build(overrides, [])["fields"]] == ["a", "b", "c", "d"]
+
+
+def test_order_ties_are_set_in_the_config_text_keeping_the_rest() -> None:
+    from fieldsync.rules.config import ORDER_TIES_NOTE, with_order_ties
+
+    text = "# keep me\nkey: k\n"
+    once = with_order_ties(text, ["predio", "setor"])
+    assert once == f'# keep me\nkey: k\n{ORDER_TIES_NOTE}\norder_ties: ["predio", "setor"]\n'
+    assert with_order_ties(once, ["setor"]).count("order_ties:") == 1
+    assert with_order_ties(once, []) == text

@@ -216,3 +216,82 @@ def test_rewrite_notes_name_the_job_and_the_way_out() -> None:
         "job" in adopting and "people may have edited it since" in adopting
     assert legacy.describe(JobWrite(Job.RESTORE, "restored_from_backup", True)) == \
         "backup restore (source 'restored_from_backup')"
+
+
+# --- legacy: what its readers show, and which server is which --------------------------------------------------
+
+def _doc(entries: list[dict], fields: list[tuple[str, object]] = ()) -> dict:
+    return {"fields": [{"name": n, "order": o} for n, o in fields], "extraction_status": {"server_status": entries}}
+
+
+def test_discovered_in_reads_names_and_objects_and_skips_entries_without_hostname() -> None:
+    doc = _doc([{"hostname": "a", "fields": ["company", {"name": "env"}, {"nope": 1}, 5]},
+                {"hostname": "b", "fields": [{"name": "company"}, "company"]},
+                {"hostname": "", "fields": ["site"]}, {"fields": ["site"]}, "junk"])
+    assert legacy.discovered_in(doc) == {"company": ("a", "b"), "env": ("a",)}
+    assert legacy.discovered_in(None) == {} and legacy.discovered_in({"extraction_status": []}) == {}
+    assert legacy.site_labels(_doc([{"hostname": "a", "external_labels": {"dc": "x"}}, {"hostname": "b"}])) == {
+        "a": {"dc": "x"}, "b": {}}
+
+
+def test_listing_is_a_stable_sort_by_order() -> None:
+    doc = _doc([], [("z", 2), ("b", 1), ("a", 1), ("odd", None), ("flag", True), ("first", 0.5)])
+    assert legacy.listing(doc) == ["first", "b", "a", "z", "odd", "flag"]
+    assert legacy.order_ties(doc) == ("b", "a")  # "odd" and "flag" (999) are in name order already
+    assert legacy.order_ties(_doc([], [("a", 1), ("b", 1)])) == ()
+
+
+def test_reader_changes_name_discovery_labels_and_ties_not_order_changes() -> None:
+    before = _doc([{"hostname": "172.16.1.26", "external_labels": {"site": "x"}, "fields": ["a", "b"]}],
+                  [("a", 1), ("b", 1), ("c", 2), ("d", 5)])
+    after = _doc([{"hostname": "prom:9090", "external_labels": {"site": "x"}, "fields": ["a", "b"]}],
+                 [("b", 1), ("a", 1), ("d", 0), ("c", 2), ("new", 3)])
+    changes = legacy.reader_changes(before, after)
+    assert changes.discovered == {"a": (("172.16.1.26",), ("prom:9090",)), "b": (("172.16.1.26",), ("prom:9090",))}
+    assert changes.labels == {"172.16.1.26": ({"site": "x"}, None), "prom:9090": (None, {"site": "x"})}
+    assert changes.moved == ("a", "b")  # d moved by its own order change
+    assert legacy.reader_changes(before, before).empty and not changes.empty
+    assert legacy.reader_changes(None, after).discovered == {}
+
+
+def _server(name: str, url: str | None = None, labels: dict | None = None, fields: tuple[str, ...] = (),
+            ok: bool = True) -> tuple:
+    from fieldsync.model import Rule, ServerSpec, ServerStatus
+
+    spec = ServerSpec(name=name, url=url, file=None if url else f"/etc/{name}")
+    status = ServerStatus(name, url or "", ok, None, 0, labels or {}, tuple(Rule(f, "", "", "") for f in fields))
+    return spec, status
+
+
+def test_servers_are_matched_by_address_then_what_they_report() -> None:
+    from fieldsync.model import MatchedBy, ServerMatch
+
+    doc = _doc([
+        {"hostname": "10.0.0.1", "port": 9090, "fields": []},
+        {"hostname": "10.0.0.2", "port": 22, "fields": []},
+        {"hostname": "palmas", "port": 22, "external_labels": {"dc": "p"}, "fields": ["a", "b"]},
+        {"hostname": "rio", "port": 22, "external_labels": {"dc": "r"}, "fields": ["a"]},
+        {"hostname": "genesis", "port": 22, "external_labels": {"dc": "g"}, "fields": ["x"]},
+        {"hostname": "lost", "port": 22, "external_labels": {"dc": "l"}, "fields": ["y"]},
+    ])
+    servers = [_server("one", "http://10.0.0.1:9090"), _server("two", "http://10.0.0.2:9090"),
+               _server("three", labels={"dc": "p"}, fields=("a", "b")), _server("four", labels={"dc": "r"}),
+               _server("five", fields=("x",)), _server("six", labels={"dc": "zz"}, fields=("q",)),
+               _server("down", "http://10.9.9.9:9090", labels={"dc": "l"}, fields=("y",), ok=False)]
+    matches, unmatched = legacy.match_servers(doc, servers)
+    assert matches == [ServerMatch("one", "10.0.0.1", MatchedBy.ADDRESS_AND_PORT),
+                       ServerMatch("two", "10.0.0.2", MatchedBy.ADDRESS),
+                       ServerMatch("three", "palmas", MatchedBy.LABELS_AND_FIELDS),
+                       ServerMatch("four", "rio", MatchedBy.LABELS), ServerMatch("five", "genesis", MatchedBy.FIELDS),
+                       ServerMatch("six", None), ServerMatch("down", None)]
+    assert unmatched == ["lost"]
+
+
+def test_an_ambiguous_match_is_no_match() -> None:
+    doc = _doc([{"hostname": "a", "external_labels": {"dc": "x"}, "fields": ["f"]},
+                {"hostname": "b", "external_labels": {"dc": "x"}, "fields": ["f"]}])
+    matches, unmatched = legacy.match_servers(doc, [_server("one", labels={"dc": "x"}, fields=("f",))])
+    assert [m.hostname for m in matches] == [None] and unmatched == ["a", "b"]
+    twins = [_server("one", labels={"dc": "x"}, fields=("f",)), _server("two", labels={"dc": "x"}, fields=("f",))]
+    single = _doc([{"hostname": "a", "external_labels": {"dc": "x"}, "fields": ["f"]}])
+    assert [m.hostname for m in legacy.match_servers(single, twins)[0]] == [None, None]

@@ -135,13 +135,20 @@ def validate(paths: tuple[str, ...], rev: str | None, repo: str, fmt: str, cache
 @click.argument("directory", type=click.Path(file_okay=False))
 @_prometheus_option
 @click.option("--key", help="Consul KV key [default: skills/eye/metadata/fields].")
-def init(directory: str, prometheus: tuple[str, ...], key: str | None) -> int:
+@click.option("--consul-addr", help="Overrides CONSUL_HTTP_ADDR.")
+@click.option("--consul-token-file", type=click.Path(dir_okay=False), help="Overrides CONSUL_HTTP_TOKEN(_FILE).")
+def init(directory: str, prometheus: tuple[str, ...], key: str | None, consul_addr: str | None,
+         consul_token_file: str | None) -> int:
     """Start a new repository to adopt fieldsync in: DIRECTORY becomes a git repository (branch main) whose first
-    commit holds fieldsync.yaml, schema/, an empty fields/, the workflows and a pre-commit config."""
+    commit holds fieldsync.yaml, schema/, an empty fields/, the workflows and a pre-commit config.
+
+    With Consul given (CONSUL_HTTP_ADDR or --consul-addr), each server is named with the hostname the live
+    document's server_status[] knows it by, as the old system's readers look sites up.
+    """
     from .usecases.init import init as run
 
-    commit = run(directory=directory, prometheus=prometheus, key=key)
-    click.echo(render.initialized(directory, commit))
+    kv = _consul(consul_addr, consul_token_file) if consul_addr or os.environ.get("CONSUL_HTTP_ADDR") else None
+    click.echo(render.initialized(directory, run(directory=directory, prometheus=prometheus, key=key, kv=kv)))
     return 0
 
 
@@ -190,7 +197,8 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
     kv = _consul(consul_addr, consul_token_file, s.consul_addresses)
     options = SyncOptions(repo=s.repo, key=s.key, servers=s.servers, rev=rev, dry_run=dry_run,
                           lock_timeout=s.lock_timeout, allow_rollback=allow_rollback, force=force, drift=s.drift,
-                          state_prefix=s.state_prefix, budget=s.budget, allow_delete=allow_delete)
+                          state_prefix=s.state_prefix, budget=s.budget, allow_delete=allow_delete,
+                          order_ties=s.order_ties)
     started = time.monotonic()
     try:
         report = run(options, kv, notify=lambda line: click.echo(line, err=True))
@@ -245,12 +253,13 @@ def plan(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, conf
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
     kv = _consul(consul_addr, consul_token_file, s.consul_addresses)
     result = run(repo=s.repo, key=s.key, servers=s.servers, kv=kv, rev=rev,
-                 worktree=worktree, policy=s.drift, budget=s.budget, state_prefix=s.state_prefix)
+                 worktree=worktree, policy=s.drift, budget=s.budget, state_prefix=s.state_prefix,
+                 order_ties=s.order_ties)
     click.echo(render.plan(result, fmt))
     too_big = guards.size(result.size)
     if too_big:
         raise FieldsyncError(f"{too_big}: every sync of this would fail")
-    return 0 if result.diff.empty else 2
+    return 2 if result.changes else 0
 
 
 @main.command("import")
@@ -316,7 +325,8 @@ def status(repo: str, prometheus: tuple[str, ...], key: str | None, config_path:
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key, drift=drift)
     kv = _consul(consul_addr, consul_token_file, s.consul_addresses)
-    report = run(repo=s.repo, key=s.key, servers=s.servers, kv=kv, policy=s.drift, state_prefix=s.state_prefix)
+    report = run(repo=s.repo, key=s.key, servers=s.servers, kv=kv, policy=s.drift, state_prefix=s.state_prefix,
+                 order_ties=s.order_ties)
     click.echo(render.status(report, fmt))
     return STATUS_EXIT[report.standing]
 

@@ -61,6 +61,7 @@ class Config:
     state_prefix: str = "fieldsync/"  # where the lock and the run record live, apart from the document's folder
     deletion_budget: DeletionBudget = DeletionBudget()
     consul_addresses: tuple[str, ...] = ()  # Consul agents to try in order (CONSUL_HTTP_ADDR wins when set)
+    order_ties: tuple[str, ...] = ()  # records with equal `order` are listed in this order, then by name
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,48 @@ class Written:
     edits: tuple[HandEdit, ...] = ()
 
 
+@dataclass(frozen=True)
+class ReaderChanges:
+    """What the old system's readers show differently, beyond field attributes: "discovered in" per field (before,
+    after), external labels per site (by hostname), and the fields listed at another position."""
+
+    discovered: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+    labels: dict[str, tuple[dict[str, str] | None, dict[str, str] | None]] = field(default_factory=dict)
+    moved: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.discovered or self.labels or self.moved)
+
+
+class MatchedBy(Enum):
+    """How `init` told which entry of the live document's server_status[] is one of its servers."""
+
+    ADDRESS_AND_PORT = "address and port"
+    ADDRESS = "address"
+    LABELS_AND_FIELDS = "external labels and fields"
+    LABELS = "external labels"
+    FIELDS = "fields"
+
+
+@dataclass(frozen=True)
+class ServerMatch:
+    """A server of fieldsync.yaml and the hostname the old system knew it by (None: no entry matched it)."""
+
+    server: str
+    hostname: str | None
+    how: MatchedBy | None = None
+
+
+@dataclass(frozen=True)
+class InitResult:
+    commit: str
+    key: str
+    matches: tuple[ServerMatch, ...] = ()  # each server against the live document's server_status[], when read
+    unmatched: tuple[str, ...] = ()  # hostnames of the live document that no server matched
+    note: str | None = None  # why the servers are named after their URLs, when no document named them
+
+
 class Lineage(Enum):
     """Where the live document's commit stands against a commit of ours (the one synced, or HEAD)."""
 
@@ -292,6 +335,7 @@ class Inputs:
     git: GitInfo
     overrides: dict[str, dict[str, Any]]
     statuses: list[ServerStatus]
+    order_ties: tuple[str, ...] = ()  # how records with equal `order` are listed (fieldsync.yaml)
 
 
 @dataclass(frozen=True)
@@ -320,6 +364,12 @@ class Plan:
     rebuilt: str | None = None  # a note on a key found empty: what the rebuild restored, or could not
     deletion: str | None = None  # why the write removes more fields than the deletion budget allows, if it does
     value: bytes = b""  # the document as it would be written
+    readers: ReaderChanges = field(default_factory=ReaderChanges)  # what the old readers would show differently
+
+    @property
+    def changes(self) -> bool:
+        """Whether the write changes anything a reader shows: a field, an attribute, discovery, labels, order."""
+        return not (self.diff.empty and self.readers.empty)
 
     @property
     def size(self) -> int:
@@ -394,6 +444,7 @@ class ImportResult:
     branch: str | None = None
     commit: str | None = None  # on the branch, when one was asked for
     rewritten_by: str | None = None  # a note naming the old backend's job that wrote the document
+    order_ties: tuple[str, ...] = ()  # recorded in fieldsync.yaml: how the document lists fields of equal order
 
     @property
     def unresolved(self) -> bool:

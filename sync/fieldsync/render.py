@@ -12,12 +12,14 @@ from .model import (
     FieldCommit,
     HandEdit,
     ImportResult,
+    InitResult,
     JobRewrite,
     JobWrite,
     Lineage,
     Plan,
     Position,
     Problem,
+    ReaderChanges,
     ScaffoldResult,
     ServerStatus,
     StatusReport,
@@ -147,17 +149,35 @@ def _size_line(plan: Plan) -> str:
             f"{document.CONSUL_VALUE_LIMIT:,} byte limit.")
 
 
+def reader_lines(changes: ReaderChanges, limit: int = 20) -> list[str]:
+    """What the old system's readers would show differently, beyond field attributes, a line each."""
+    lines = [f"discovered in: {name}: {value_text(list(a))} -> {value_text(list(b))}"
+             for name, (a, b) in list(changes.discovered.items())[:limit]]
+    if len(changes.discovered) > limit:
+        lines.append(f"discovered in: … and {len(changes.discovered) - limit} more field(s)")
+    lines += [f"external labels of site {host}: {value_text(a)} -> {value_text(b)}"
+              for host, (a, b) in changes.labels.items()]
+    if changes.moved:
+        shown = ", ".join(changes.moved[:limit]) + (" …" if len(changes.moved) > limit else "")
+        lines.append(f"listing order: {len(changes.moved)} field(s) listed at another position: {shown}")
+    return lines
+
+
 def _plan_summary(plan: Plan) -> str:
     """One line that is true of what sync would do: "No changes" alone means sync writes nothing."""
-    d = plan.diff
+    d, readers = plan.diff, plan.readers
     refreshed = (f" ({d.refreshed_count} extracted attribute(s) refreshed from Prometheus)"
                  if d.refreshed_count else "")
     if plan.unchanged:
         return "No changes: the live document already holds this content; sync writes nothing."
-    if d.empty:
+    if not plan.changes:
         return ("No changes to fields: sync rewrites the document only for what extraction derives"
                 f"{refreshed or ' (server entries, external labels)'}.")
-    return f"{len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to remove{refreshed}."
+    seen = [f"{len(readers.discovered)} field(s) discovered elsewhere" if readers.discovered else "",
+            f"{len(readers.labels)} site(s) with other external labels" if readers.labels else "",
+            f"{len(readers.moved)} field(s) listed elsewhere" if readers.moved else ""]
+    shown = "; the old UI would show " + ", ".join(filter(None, seen)) if not readers.empty else ""
+    return f"{len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to remove{refreshed}{shown}."
 
 
 def plan(result: Plan, fmt: str) -> str:
@@ -167,7 +187,7 @@ def plan(result: Plan, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({
             "key": result.key, "commit": git.commit, "ref": git.ref, "live_commit": live_commit,
-            "changes": not d.empty, "writes": not result.unchanged, "size": result.size,
+            "changes": result.changes, "writes": not result.unchanged, "size": result.size,
             "added": d.added, "removed": d.removed,
             "changed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()} for c in d.changed},
             "refreshed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()}
@@ -178,6 +198,11 @@ def plan(result: Plan, fmt: str) -> str:
             "hand_edits_overwritten": [e.to_json() for e in result.overwritten],
             "job": result.job.job.value if result.job else None,
             "job_rewrites": [r.to_json() for r in result.job_rewrites],
+            "old_readers": {"discovered_in": {n: {"before": list(a), "after": list(b)}
+                                              for n, (a, b) in result.readers.discovered.items()},
+                            "external_labels": {h: {"before": a, "after": b}
+                                                for h, (a, b) in result.readers.labels.items()},
+                            "moved": list(result.readers.moved)},
             "warnings": _plan_warnings(result),
         }, indent=2, ensure_ascii=False)
     if fmt == "markdown":
@@ -190,6 +215,7 @@ def plan(result: Plan, fmt: str) -> str:
             lines += [f"| `{c.name}` | `{k}` | {_cell(a)} | {_cell(b)} |" for c in d.changed
                       for k, (a, b) in c.changes.items()]
             lines += [f"| `{n}` | *(removed)* | | |" for n in d.removed]
+        lines += ["", *(f"- {line}" for line in reader_lines(result.readers))] if not result.readers.empty else []
         edits = hand_edit_lines(result)
         lines += ["", *edits] if edits else []
         lines += [f"> **Warning:** {w}" for w in _plan_warnings(result)]
@@ -200,6 +226,7 @@ def plan(result: Plan, fmt: str) -> str:
         lines.append(f"  ~ {c.name}")
         lines += [f"      {k}: {value_text(a)} -> {value_text(b)}" for k, (a, b) in c.changes.items()]
     lines += [f"  - {n}" for n in d.removed]
+    lines += [f"  ~ {line}" for line in reader_lines(result.readers)]
     lines += hand_edit_lines(result)
     lines += [f"Warning: {w}" for w in _plan_warnings(result)]
     return "\n".join([*lines, _plan_summary(result), _size_line(result)])
@@ -330,6 +357,9 @@ def import_result(result: ImportResult) -> str:
         lines.append(f"conflict   {conflict_text(c)}: {taken}")
     if result.rewritten_by:
         lines.append(f"note       {result.rewritten_by}")
+    if result.order_ties:
+        lines.append(f"order      {len(result.order_ties)} field(s) of equal order recorded in fieldsync.yaml "
+                     "(order_ties), listed as the live document lists them")
     lines.append(f"{len(result.edits)} hand edit(s) taken into {len(result.written)} file(s).")
     if result.unresolved:
         lines.append(f"{len(result.conflicts)} conflict(s) not written: choose with --prefer kv (the hand edit) or "
@@ -370,9 +400,17 @@ def scaffold_result(result: ScaffoldResult) -> str:
     return "\n".join(lines)
 
 
-def initialized(directory: str, commit: str) -> str:
+def initialized(directory: str, result: InitResult) -> str:
+    lines = [f"servers are named after their URLs: {result.note}"] if result.note else []
+    for match in result.matches:
+        lines.append(f"server {match.server}: hostname {match.hostname} (matched by {match.how.value})" if match.how
+                     else f"server {match.server}: no entry of {result.key}'s server_status matched it: its hostname "
+                          "is its URL's (edit it in fieldsync.yaml if the old system knew it otherwise)")
+    lines += [f"warning: {result.key} names {host}, which no server matched: the old UI would lose that site's "
+              "labels and \"discovered in\" (add the server, or name one after it)" for host in result.unmatched]
     return "\n".join([
-        f"initialized {directory} (branch main, commit {commit[:12]})",
+        *lines,
+        f"initialized {directory} (branch main, commit {result.commit[:12]})",
         "next, with CONSUL_HTTP_ADDR (and a token that can read the key) set:",
         f"  cd {directory}",
         "  fieldsync import --from-kv      # the live document's customizations into fields/",

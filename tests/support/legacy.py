@@ -33,6 +33,7 @@ _FIELDS = [
     ("endereco_ip", "Endereço IP", "infraestrutura", ""),
 ]
 _INFERRED_SELECT = {"env", "module", "os", "region", "datacenter"}  # its extractor's guess, without options
+_TIED = {"predio": 40, "setor": 40, "contato_tecnico": 40, "criticidade": 40}  # equal order: listed in document order
 _POST_CREATED = {"orgao", "setor", "versao"}  # created through its POST: lack three flags
 _PAGES = ["show_in_services", "show_in_exporters", "show_in_blackbox", "show_in_network_probes",
           "show_in_web_probes", "show_in_system_exporters", "show_in_database_exporters",
@@ -46,7 +47,8 @@ def _record(i: int, name: str, display: str, category: Any, source: str) -> dict
         "required": i % 4 == 0, "enabled": True, "show_in_table": i % 2 == 0, "show_in_dashboard": i % 5 == 0,
         "show_in_form": True, "show_in_filter": i % 3 != 1, "editable": i % 7 != 3,
         "available_for_registration": True, "options": None, "default_value": None,
-        "placeholder": f"ex.: {display.lower()}" if i % 2 else None, "order": 10 + i, "category": category,
+        "placeholder": f"ex.: {display.lower()}" if i % 2 else None, "order": _TIED.get(name, 10 + i),
+        "category": category,
         "validation": {"required_message": f"Informe {display.lower()}", "min_length": 1, "max_length": 200}
         if i % 4 == 0 else None,
         "validation_regex": None, "regex": None, "replacement": None,
@@ -68,7 +70,8 @@ def legacy_document(source: str = "prewarm_startup") -> dict[str, Any]:
         "fields": fields,
         "extraction_status": {"total_servers": 1, "successful_servers": 1, "server_status": [
             {"hostname": "172.16.1.26", "port": 22, "success": True, "files_count": 2, "fields_count": 12,
-             "error": None, "duration_ms": 4163, "from_cache": False, "external_labels": {"site": "palmas"},
+             "error": None, "duration_ms": 4163, "from_cache": False,
+             "external_labels": {"cluster": "demo", "replica": "a"},  # it read the example Prometheus, over SSH
              "fields": [{"name": n, "source_label": s, "regex": None, "replacement": None}
                         for n, _, _, s in _FIELDS if s]}]},
     }

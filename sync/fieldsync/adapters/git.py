@@ -187,20 +187,28 @@ def _signature(repo: pygit2.Repository) -> pygit2.Signature:
         return pygit2.Signature("fieldsync", "fieldsync@localhost")
 
 
-def fields_tree(repo: pygit2.Repository, directory: str, files: dict[str, bytes]) -> str:
-    """HEAD's tree with `files` ({name: content}) put into `directory`, written as git objects."""
+def tree_with(repo: pygit2.Repository, files: dict[str, bytes]) -> str:
+    """HEAD's tree with `files` ({path: content}, each at the top or one folder down) put in, as git objects."""
     import pygit2
 
     head = repo.head.peel(pygit2.Commit)
-    try:
-        existing = head.tree[directory]
-    except KeyError:
-        existing = None
-    builder = repo.TreeBuilder(existing) if isinstance(existing, pygit2.Tree) else repo.TreeBuilder()
-    for name, data in files.items():
-        builder.insert(name, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
     root = repo.TreeBuilder(head.tree)
-    root.insert(directory, builder.write(), pygit2.enums.FileMode.TREE)
+    folders: dict[str, dict[str, bytes]] = {}
+    for path, data in files.items():
+        folder, _, name = path.rpartition("/")
+        if folder:
+            folders.setdefault(folder, {})[name] = data
+        else:
+            root.insert(name, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
+    for folder, entries in folders.items():
+        try:
+            existing = head.tree[folder]
+        except KeyError:
+            existing = None
+        builder = repo.TreeBuilder(existing) if isinstance(existing, pygit2.Tree) else repo.TreeBuilder()
+        for name, data in entries.items():
+            builder.insert(name, repo.create_blob(data), pygit2.enums.FileMode.BLOB)
+        root.insert(folder, builder.write(), pygit2.enums.FileMode.TREE)
     return str(root.write())
 
 
@@ -222,13 +230,12 @@ def commit_tree(repo: pygit2.Repository, branch: str, tree: str, message: str, p
     return str(oid)
 
 
-def commit_files_on_branch(repo: pygit2.Repository, branch: str, directory: str, files: dict[str, bytes],
-                           message: str) -> str:
-    """Commit `files` ({name: content}) into `directory` on a new branch from HEAD, through git objects only: the
-    work tree is not touched. Raises SourceError when the branch exists."""
+def commit_files_on_branch(repo: pygit2.Repository, branch: str, files: dict[str, bytes], message: str) -> str:
+    """Commit `files` ({path: content}) on a new branch from HEAD, through git objects only: the work tree is not
+    touched. Raises SourceError when the branch exists."""
     if repo.lookup_branch(branch) is not None:
         raise SourceError(f"branch '{branch}' already exists")
-    return commit_tree(repo, branch, fields_tree(repo, directory, files), message, [str(repo.head.target)])
+    return commit_tree(repo, branch, tree_with(repo, files), message, [str(repo.head.target)])
 
 
 def tree_of(repo: pygit2.Repository, commit: str) -> str:

@@ -128,4 +128,17 @@ def parse_config(path: str, data: bytes) -> Config:
     budget = {**vars(defaults.deletion_budget), **doc.get("deletion_budget", {})}
     return Config(doc.get("key", defaults.key), doc.get("lock_timeout", defaults.lock_timeout), tuple(servers),
                   doc.get("drift", defaults.drift), doc.get("state_prefix", defaults.state_prefix),
-                  DeletionBudget(**budget), tuple(doc.get("consul", {}).get("addresses", ())))
+                  DeletionBudget(**budget), tuple(doc.get("consul", {}).get("addresses", ())),
+                  tuple(doc.get("order_ties", ())))
+
+
+ORDER_TIES_NOTE = "# fields of equal order, listed as the old system listed them (written by fieldsync import)"
+
+
+def with_order_ties(text: str, names: Sequence[str]) -> str:
+    """A fieldsync.yaml's text with its `order_ties` line set to `names` (added at the end when it has none; removed
+    when `names` is empty); the rest of the file, comments included, as it was."""
+    lines = [line for line in text.splitlines() if not line.startswith("order_ties:") and line != ORDER_TIES_NOTE]
+    if names:
+        lines += [ORDER_TIES_NOTE, f"order_ties: [{', '.join(json.dumps(n, ensure_ascii=False) for n in names)}]"]
+    return "\n".join(lines) + "\n"

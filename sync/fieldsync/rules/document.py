@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import Refused
@@ -59,15 +59,16 @@ def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitI
 
 
 def build_document(overrides: Mapping[str, Mapping[str, Any]], statuses: list[ServerStatus], live: Document | None,
-                   git: GitInfo, now: str, edits: Mapping[str, Mapping[str, Any]] | None = None) -> Document:
+                   git: GitInfo, now: str, edits: Mapping[str, Mapping[str, Any]] | None = None,
+                   ties: Sequence[str] = ()) -> Document:
     """The sealed document for these field files with the hand `edits` laid over them (field -> attribute ->
     value, recorded in the document as what it holds over its commit), and these extraction results; fields only a
-    failed server had are carried over from `live`."""
+    failed server had are carried over from `live`; records of equal `order` are listed as `ties` says."""
     discovered = discover(statuses, (live or {}).get("fields") or [])
     laid = {name: dict(values) for name, values in overrides.items()}
     for name, values in (edits or {}).items():
         laid.setdefault(name, {"name": name}).update(values)
-    records = merge(laid, discovered, schemas.field_defaults(), ["name", *schemas.field_properties()])
+    records = merge(laid, discovered, schemas.field_defaults(), ["name", *schemas.field_properties()], ties)
     return seal(build(records, statuses, git, now, live, edits))
 
 

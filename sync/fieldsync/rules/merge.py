@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..model import Discovery, Rule, ServerStatus
@@ -43,8 +43,10 @@ def discover(statuses: Iterable[ServerStatus], live_fields: Iterable[Mapping[str
 
 
 def merge(overrides: Mapping[str, Mapping[str, Any]], discovered: Mapping[str, Discovery],
-          defaults: Mapping[str, Any], attribute_order: Iterable[str]) -> list[dict[str, Any]]:
-    """One record per field named in YAML or discovered, sorted by (order, name). YAML always wins."""
+          defaults: Mapping[str, Any], attribute_order: Iterable[str],
+          ties: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """One record per field named in YAML or discovered, sorted by `order`, then as `ties` lists them, then by name.
+    YAML always wins."""
     keys = [*attribute_order, *EXTRACTED]  # YAML keys are schema attributes: validated before the merge
     records = []
     for name in set(overrides) | set(discovered):
@@ -60,5 +62,6 @@ def merge(overrides: Mapping[str, Mapping[str, Any]], discovered: Mapping[str, D
             **copy.deepcopy(dict(overrides.get(name, {}))),
         }
         records.append({k: values[k] for k in keys if k in values})
-    records.sort(key=lambda r: (r["order"], r["name"]))
+    rank = {name: n for n, name in enumerate(ties)}
+    records.sort(key=lambda r: (r["order"], rank.get(r["name"], len(rank)), r["name"]))
     return records

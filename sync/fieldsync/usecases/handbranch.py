@@ -72,8 +72,8 @@ def update(repository: Any, repo: str, branch: str, key: str, pending: Sequence[
         git.push_branch(repository, branch, credentials, delete=True)
         return Update(Outcome.DELETED, tip)
     texts = laid_in(list(pending), read_current(repository, repo, on_branch=True), repo)
-    tree = git.fields_tree(repository, FIELDS_DIR,
-                           {os.path.basename(path): text.encode("utf-8") for path, text in texts.items()})
+    tree = git.tree_with(repository, {f"{FIELDS_DIR}/{os.path.basename(path)}": text.encode("utf-8")
+                                      for path, text in texts.items()})
     merged = tip is not None and git.is_ancestor(repository, head, tip)
     if tip is not None and merged and tree == git.tree_of(repository, tip):
         return Update(Outcome.UNCHANGED, tip)

@@ -17,6 +17,7 @@ from ..adapters.consul import ConsulKV
 from ..errors import FieldsyncError, UsageError
 from ..model import FIELD_SUFFIX, FIELDS_DIR, Document, HandEdit, ImportResult
 from ..rules import document, guards, legacy, threeway, yamlload
+from ..rules.config import CONFIG_FILE, parse_config, with_order_ties
 from ..rules.effective import baseline, ignored
 from ..rules.fieldcheck import check_file, check_names
 from ..rules.fieldtext import field_text
@@ -101,6 +102,20 @@ def laid_in(edits: list[HandEdit], current: dict[str, FieldFile], repo: str) -> 
     return texts
 
 
+def _order_ties(repository: Any, repo: str, doc: Document | None, on_branch: bool) -> dict[str, str]:
+    """{path: text} of fieldsync.yaml with `order_ties` set to how the document lists fields of equal order, when
+    fieldsync.yaml does not list them so yet; {} otherwise."""
+    ties = legacy.order_ties(doc)
+    path = os.path.join(repo, CONFIG_FILE)
+    if on_branch:
+        data = git.read_at(repository, "HEAD", CONFIG_FILE)
+    else:
+        data = files.read_bytes(path, "config") if os.path.exists(path) else None
+    if not ties or (data is not None and parse_config(path, data).order_ties == ties):
+        return {}
+    return {path: with_order_ties((data or b"").decode("utf-8"), ties)}
+
+
 def import_document(*, repo: str, from_file: str | None = None, key: str | None = None, kv: ConsulKV | None = None,
                     prefer: str | None = None, branch: str | None = None,
                     state_prefix: str = "fieldsync/") -> ImportResult:
@@ -131,17 +146,20 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     kept, conflicts = threeway.reconcile(seen.pending, git_now, seen.deleted)
 
     texts = laid_in(kept + (conflicts if prefer == "kv" else []), current, repo)
+    ties = _order_ties(repository, repo, doc, on_branch=branch is not None)
+    texts.update(ties)
     known = {str(r["name"]) for r in records}
     result = ImportResult(
         written=texts, edits=tuple(kept), conflicts=tuple(conflicts), prefer=prefer,
         ignored={str(r["name"]): left_out for r in records if (left_out := ignored(r))},
         not_in_document=[os.path.basename(f.path) for name, f in sorted(current.items())
                          if doc is not None and name not in known],
-        rewritten_by=legacy.rewrite_note(legacy.last_job(doc, meta), seen.job is not None))
+        rewritten_by=legacy.rewrite_note(legacy.last_job(doc, meta), seen.job is not None),
+        order_ties=legacy.order_ties(doc) if ties else ())
     if branch:
         if texts:
             result.commit = git.commit_files_on_branch(
-                repository, branch, FIELDS_DIR, {os.path.basename(p): t.encode("utf-8") for p, t in texts.items()},
+                repository, branch, {os.path.relpath(p, repo): t.encode("utf-8") for p, t in texts.items()},
                 f"Import {len(kept)} hand edit(s) from {key or from_file}")
             result.branch = branch
         return result

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .. import __version__
 from ..adapters import files, git
+from ..adapters.consul import ConsulKV
 from ..errors import UsageError
-from ..model import FIELDS_DIR
-from ..rules import schemas
+from ..model import FIELDS_DIR, InitResult, ServerMatch
+from ..rules import document, legacy, schemas
 from ..rules.config import CONFIG_FILE, config_text, default_config, parse_config
 from ..rules.fieldcheck import PLACEHOLDER
+from .extract import Fetch, extract_all, fetch
 from .settings import servers_from_args
 
 _TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -25,13 +28,27 @@ def _template(name: str) -> bytes:
     return files.read_bytes(str(_TEMPLATES / name), "template")
 
 
-def init(*, directory: str, prometheus: Sequence[str] = (), key: str | None = None) -> str:
-    """Create `directory` as a git repository (branch main) with its first commit; returns the commit id."""
+def init(*, directory: str, prometheus: Sequence[str] = (), key: str | None = None, kv: ConsulKV | None = None,
+         fetch: Fetch = fetch) -> InitResult:
+    """Create `directory` as a git repository (branch main) with its first commit. With `kv`, the live document's
+    server_status[] names each server as the old system did (rules/legacy.py: match_servers), so that its readers
+    find every site and "discovered in" as before."""
     if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
         raise UsageError(f"{directory} exists and is not empty; init makes a new repository")
     servers = servers_from_args([os.path.abspath(p) if os.path.exists(p) else p for p in prometheus])
     defaults = default_config()
-    config = config_text(key or defaults.key, servers, defaults.drift)
+    key = key or defaults.key
+    matches: list[ServerMatch] = []
+    unmatched: list[str] = []
+    live = document.decode(kv.read(key)[0], key) if kv is not None else None
+    if live is not None:
+        matches, unmatched = legacy.match_servers(live, list(zip(servers, extract_all(servers, fetch), strict=True)))
+        named = {m.server: m.hostname for m in matches if m.hostname}
+        servers = tuple(replace(s, hostname=named.get(s.name, s.hostname)) for s in servers)
+    note = (None if live is not None else
+            "no Consul given (CONSUL_HTTP_ADDR), so no live document named the servers" if kv is None else
+            f"{key} holds no document yet")
+    config = config_text(key, servers, defaults.drift)
     parse_config(os.path.join(directory, CONFIG_FILE), config.encode())  # what init writes must be valid
     content = {
         CONFIG_FILE: config.encode(),
@@ -44,4 +61,5 @@ def init(*, directory: str, prometheus: Sequence[str] = (), key: str | None = No
                        ).encode(),
         ".pre-commit-config.yaml": _template("pre-commit-config.yaml"),
     }
-    return git.init_with_commit(directory, content, "fieldsync init")
+    commit = git.init_with_commit(directory, content, "fieldsync init")
+    return InitResult(commit, key, tuple(matches), tuple(unmatched), note)

@@ -56,13 +56,13 @@ def read_fields(repo_path: str, rev: str, worktree: bool = False) -> tuple[Any, 
 
 
 
-def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch,
-           worktree: bool = False) -> tuple[Any, Inputs]:
+def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch, worktree: bool = False,
+           order_ties: Sequence[str] = ()) -> tuple[Any, Inputs]:
     """(the repository, the inputs): the fields at `rev` and what every server yields."""
     if not servers:
         raise FieldsyncError(NO_SERVERS)
     repo, inputs = read_fields(repo_path, rev, worktree)
-    return repo, replace(inputs, statuses=extract_all(servers, fetch))
+    return repo, replace(inputs, statuses=extract_all(servers, fetch), order_ties=tuple(order_ties))
 
 
 def locate(repo: Any, live: Document | None, ours: str) -> Position:

@@ -45,7 +45,8 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
         held, overwritten = kept + ([] if force else conflicts), (conflicts if force else [])
     else:
         held, overwritten = [], kept + conflicts
-    doc = document.build_document(inputs.overrides, inputs.statuses, live, inputs.git, now, threeway.edits_of(held))
+    doc = document.build_document(inputs.overrides, inputs.statuses, live, inputs.git, now, threeway.edits_of(held),
+                                  inputs.order_ties)
     written = {r["name"]: r for r in doc["fields"]}
     rewrites = tuple(replace(r, restored=effective(written[r.field], r.attribute, baseline(r.field)))
                      for r in seen.rewrites if r.field in written)
@@ -63,13 +64,13 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
                 job_rewrites=rewrites, written=Written(inputs.git.commit, doc["content_hash"], tuple(held)),
                 rebuilt=_rebuilt(live, key, last, len(held)),
                 deletion=guards.deletions(diff.removed, len(live_fields), budget),
-                value=document.encode(doc))
+                value=document.encode(doc), readers=legacy.reader_changes(live, doc))
 
 
 def plan(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, rev: str = "HEAD",
          worktree: bool = False, policy: str = "keep", budget: DeletionBudget = DEFAULT_BUDGET,
-         state_prefix: str = "fieldsync/", fetch: Fetch = fetch) -> Plan:
+         state_prefix: str = "fieldsync/", order_ties: Sequence[str] = (), fetch: Fetch = fetch) -> Plan:
     """What `sync --rev REV` would change (with `worktree`, what it would change were the files on disk committed)."""
-    repository, inputs = gather(repo, rev, servers, fetch, worktree)
+    repository, inputs = gather(repo, rev, servers, fetch, worktree, order_ties)
     require_answers(inputs)
     return prepare(repository, inputs, kv, key, utc_now(), policy, budget, state_prefix=state_prefix)

@@ -29,9 +29,8 @@ def scaffold(*, repo: str, servers: Sequence[ServerSpec], branch: str | None = N
     if not stubs:
         return ScaffoldResult(statuses)
     if branch:
-        commit = git.commit_files_on_branch(
-            repository, branch, FIELDS_DIR, {os.path.basename(p): t.encode("utf-8") for p, t in stubs.items()},
-            f"Scaffold {len(stubs)} field(s) found in Prometheus")
+        commit = git.commit_files_on_branch(repository, branch, {p: t.encode("utf-8") for p, t in stubs.items()},
+                                            f"Scaffold {len(stubs)} field(s) found in Prometheus")
         return ScaffoldResult(statuses, stubs, branch, commit)
     for path, text in stubs.items():
         files.write_atomically(os.path.join(repo, path), text)

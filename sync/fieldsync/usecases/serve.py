@@ -406,7 +406,7 @@ class Service:
             options = SyncOptions(repo=s.repo, key=s.key, servers=s.servers, rev=commit, dry_run=self.o.dry_run,
                                   lock_timeout=s.lock_timeout, allow_rollback=self.o.allow_rollback,
                                   force=self.o.force, drift=s.drift, state_prefix=s.state_prefix, budget=s.budget,
-                                  allow_delete=self.o.allow_delete)
+                                  allow_delete=self.o.allow_delete, order_ties=s.order_ties)
             report = sync(options, kv, notify=lambda line: self.log({"event": "waiting", "message": line}),
                           before_write=self._before_write)
         except FieldsyncError as e:

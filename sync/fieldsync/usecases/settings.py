@@ -32,6 +32,7 @@ class Settings:
     state_prefix: str
     budget: DeletionBudget
     consul_addresses: tuple[str, ...]
+    order_ties: tuple[str, ...] = ()
 
 
 def root_of(repo: str) -> str:
@@ -77,7 +78,8 @@ def resolve(*, repo: str, config_path: str | None = None, prometheus: Sequence[s
     if lock_timeout is not None and not (math.isfinite(lock_timeout) and lock_timeout >= 0):
         raise UsageError(f"--lock-timeout {lock_timeout}: give a number of seconds, 0 or more")
     return Settings(repo, key or config.key, servers, config.lock_timeout if lock_timeout is None else lock_timeout,
-                    drift or config.drift, config.state_prefix, config.deletion_budget, config.consul_addresses)
+                    drift or config.drift, config.state_prefix, config.deletion_budget, config.consul_addresses,
+                    config.order_ties)
 
 
 def require_servers(servers: Sequence[ServerSpec]) -> None:

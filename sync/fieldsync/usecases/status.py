@@ -17,7 +17,7 @@ from .plan import prepare, utc_now
 
 
 def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, policy: str = "keep",
-           state_prefix: str = "fieldsync/", fetch: Fetch = fetch) -> StatusReport:
+           state_prefix: str = "fieldsync/", order_ties: Sequence[str] = (), fetch: Fetch = fetch) -> StatusReport:
     """The verdicts `sync` at HEAD would reach, from the same plan. Hand edits and conflicts need git only; under
     the refuse policy, judging whether a write would overwrite an edit needs what Prometheus yields too."""
     repository = git.open_repo(repo)
@@ -29,8 +29,8 @@ def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, 
     try:
         repository, inputs = read_fields(repo, "HEAD")
         statuses = extract_all(servers, fetch) if servers else []
-        plan = prepare(repository, replace(inputs, statuses=statuses), kv, key, utc_now(), policy,
-                       state_prefix=state_prefix)
+        plan = prepare(repository, replace(inputs, statuses=statuses, order_ties=tuple(order_ties)), kv, key,
+                       utc_now(), policy, state_prefix=state_prefix)
     except FieldsyncError as e:
         return StatusReport(key, live is not None, branch, head, locate(repository, live, head), None, str(e), last,
                             last_run_problem=unreadable)

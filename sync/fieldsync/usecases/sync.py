@@ -37,6 +37,7 @@ class SyncOptions:
     state_prefix: str = "fieldsync/"  # where the lock and the run record live
     budget: DeletionBudget = DeletionBudget()
     allow_delete: bool = False  # remove more fields than the deletion budget allows
+    order_ties: tuple[str, ...] = ()  # how records with equal `order` are listed
 
 
 def _refusal(plan: Plan, options: SyncOptions) -> str | None:
@@ -94,7 +95,7 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
     def took() -> int:
         return round((time.monotonic() - started) * 1000)
 
-    repo, inputs = gather(options.repo, options.rev, options.servers, fetch)
+    repo, inputs = gather(options.repo, options.rev, options.servers, fetch, order_ties=options.order_ties)
     if options.dry_run:
         require_answers(inputs)
         report = _attempt(_prepare(repo, inputs, kv, options, now()), options, kv)
