@@ -209,11 +209,14 @@ def test_the_merge_keeps_exactly_the_display_settings() -> None:
 
 def test_rewrite_notes_name_the_job_and_the_way_out() -> None:
     assert legacy.rewrite_note(None, True) is None
-    after = legacy.rewrite_note(PREWARM, True)
-    assert after is not None and "startup prewarm (source 'prewarm_update_with_merge') rewrote" in after
-    adopting = legacy.rewrite_note(REFILL, False)
-    assert adopting is not None and "force-extract / empty-key fallback (source 'initial_extraction') was the last " \
-        "job" in adopting and "people may have edited it since" in adopting
+    assert legacy.rewrite_note(PREWARM, True) == (
+        "the old backend's startup prewarm (source 'prewarm_update_with_merge') rewrote the live document after "
+        "fieldsync wrote it: sync repairs what it changed; turn that job off in the old backend (see README, 'Old "
+        "backend jobs')")
+    assert legacy.rewrite_note(REFILL, False) == (
+        "the old backend's force-extract / empty-key fallback (source 'initial_extraction') was the last job to write "
+        "the live document (edits in its UI keep that source, so people may have edited it since): turn that job off "
+        "before adopting (see README, 'Old backend jobs')")
     assert legacy.describe(JobWrite(Job.RESTORE, "restored_from_backup", True)) == \
         "backup restore (source 'restored_from_backup')"
 
@@ -227,16 +230,17 @@ def _doc(entries: list[dict], fields: list[tuple[str, object]] = ()) -> dict:
 def test_discovered_in_reads_names_and_objects_and_skips_entries_without_hostname() -> None:
     doc = _doc([{"hostname": "a", "fields": ["company", {"name": "env"}, {"nope": 1}, 5]},
                 {"hostname": "b", "fields": [{"name": "company"}, "company"]},
-                {"hostname": "", "fields": ["site"]}, {"fields": ["site"]}, "junk"])
+                {"hostname": "", "fields": ["site"]}, {"fields": ["site"]}, {"hostname": 5, "fields": ["site"]},
+                "junk"])
     assert legacy.discovered_in(doc) == {"company": ("a", "b"), "env": ("a",)}
     assert legacy.discovered_in(None) == {} and legacy.discovered_in({"extraction_status": []}) == {}
-    assert legacy.site_labels(_doc([{"hostname": "a", "external_labels": {"dc": "x"}}, {"hostname": "b"}])) == {
-        "a": {"dc": "x"}, "b": {}}
+    assert legacy.site_labels(_doc([{"hostname": "a", "external_labels": {"dc": "x"}}, {"hostname": "b"},
+                                    {"hostname": 5, "external_labels": {"dc": "y"}}])) == {"a": {"dc": "x"}, "b": {}}
 
 
 def test_listing_is_a_stable_sort_by_order() -> None:
-    doc = _doc([], [("z", 2), ("b", 1), ("a", 1), ("odd", None), ("flag", True), ("first", 0.5)])
-    assert legacy.listing(doc) == ["first", "b", "a", "z", "odd", "flag"]
+    doc = _doc([], [("z", 2), ("b", 1), ("a", 1), ("late", 1000), ("odd", None), ("flag", True), ("first", 0.5)])
+    assert legacy.listing(doc) == ["first", "b", "a", "z", "odd", "flag", "late"]  # no order reads as 999
     assert legacy.order_ties(doc) == ("b", "a")  # "odd" and "flag" (999) are in name order already
     assert legacy.order_ties(_doc([], [("a", 1), ("b", 1)])) == ()
 
@@ -248,6 +252,9 @@ def test_reader_changes_name_discovery_labels_and_ties_not_order_changes() -> No
                  [("b", 1), ("a", 1), ("d", 0), ("c", 2), ("new", 3)])
     changes = legacy.reader_changes(before, after)
     assert changes.discovered == {"a": (("172.16.1.26",), ("prom:9090",)), "b": (("172.16.1.26",), ("prom:9090",))}
+    found = _doc([{"hostname": "h", "fields": ["c"]}], [("c", 2)])
+    assert legacy.reader_changes(_doc([], [("c", 2)]), found).discovered == {"c": ((), ("h",))}
+    assert legacy.reader_changes(found, _doc([], [("c", 2)])).discovered == {"c": (("h",), ())}
     assert changes.labels == {"172.16.1.26": ({"site": "x"}, None), "prom:9090": (None, {"site": "x"})}
     assert changes.moved == ("a", "b")  # d moved by its own order change
     assert legacy.reader_changes(before, before).empty and not changes.empty
@@ -285,6 +292,19 @@ def test_servers_are_matched_by_address_then_what_they_report() -> None:
                        ServerMatch("four", "rio", MatchedBy.LABELS), ServerMatch("five", "genesis", MatchedBy.FIELDS),
                        ServerMatch("six", None), ServerMatch("down", None)]
     assert unmatched == ["lost"]
+
+
+def test_an_entry_without_a_hostname_is_never_matched() -> None:
+    doc = _doc([{"hostname": 5, "external_labels": {"dc": "x"}, "fields": ["f"]}])
+    assert legacy.match_servers(doc, [_server("one", labels={"dc": "x"}, fields=("f",))])[0][0].hostname is None
+
+
+def test_differences_between_two_sets_of_field_files() -> None:
+    before = {"company": {"name": "company", "display_name": "Company"}}
+    after = {"company": {"name": "company", "display_name": "Cliente", "order": 999},
+             "env": {"name": "env", "order": 3}}
+    assert threeway.differences(before, after) == [("company", "display_name", "Cliente"), ("env", "order", 3)]
+    assert threeway.differences(after, after) == []
 
 
 def test_an_ambiguous_match_is_no_match() -> None:

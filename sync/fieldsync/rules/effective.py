@@ -42,4 +42,4 @@ def chosen(record: Mapping[str, Any]) -> dict[str, Any]:
 def ignored(record: Mapping[str, Any]) -> list[str]:
     """Keys of a record that are no field attribute and nothing extraction derives: import leaves them out."""
     attributes = schemas.field_properties()
-    return sorted(k for k in record if k not in attributes and k != "name" and k not in EXTRACTED)
+    return sorted(k for k in record if k not in attributes and k not in EXTRACTED)  # "name" is an attribute

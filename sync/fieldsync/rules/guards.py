@@ -29,13 +29,12 @@ def position(live: Document | None, ours: str, counts: tuple[int, int] | None) -
 
 def rollback(where: Position) -> str | None:
     """Writing `ours` over a document built from a newer commit, or from one this clone cannot place."""
+    live = (where.live_commit or "")[:12]
     if where.lineage is Lineage.AHEAD:
-        return (f"the live document was built from {where.live_commit and where.live_commit[:12]}, which is newer "
-                f"than {where.ours[:12]}")
+        return f"the live document was built from {live}, which is newer than {where.ours[:12]}"
     if where.lineage is Lineage.UNKNOWN:
-        return (f"the live document was built from commit {where.live_commit and where.live_commit[:12]}, which "
-                "this repository does not have; fetch it first, so that an older revision is not written over a "
-                "newer one")
+        return (f"the live document was built from commit {live}, which this repository does not have; fetch it "
+                "first, so that an older revision is not written over a newer one")
     return None
 
 

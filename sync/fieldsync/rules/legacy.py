@@ -159,8 +159,7 @@ def reader_changes(before: Document | None, after: Document) -> ReaderChanges:
     orders = [{str(r.get("name")): r.get("order") for r in doc["fields"]} for doc in (before or {"fields": []}, after)]
     kept = {n for n in names if orders[0][n] == orders[1][n]}  # a field whose order changed moves by that change
     old_order, new_order = ([n for n in listing(doc) if n in kept] for doc in (before, after))
-    moved = tuple(a for a, b in zip(old_order, new_order, strict=True) if a != b)
-    return ReaderChanges(discovered, labels, moved)
+    return ReaderChanges(discovered, labels, tuple(n for i, n in enumerate(old_order) if new_order[i] != n))
 
 
 def order_ties(doc: Document | None) -> tuple[str, ...]:
@@ -171,14 +170,14 @@ def order_ties(doc: Document | None) -> tuple[str, ...]:
     groups: dict[Any, list[str]] = {}
     for name in listed:
         groups.setdefault(repr(orders.get(name)), []).append(name)
-    return tuple(n for group in groups.values() if len(group) > 1 and group != sorted(group) for n in group)
+    return tuple(n for group in groups.values() if group != sorted(group) for n in group)
 
 
 # --- which server is which ----------------------------------------------------------------------------------------
 
 def _tiers(server: ServerSpec, status: ServerStatus | None) -> list[tuple[MatchedBy, Callable[[Mapping[str, Any]],
                                                                                               bool]]]:
-    host = urlsplit(server.url).hostname if server.url else None
+    host = urlsplit(server.url or "").hostname
     labels = status.external_labels if status is not None and status.success else {}
     names = {r.name for r in status.rules} if status is not None and status.success else set()
     return [
