@@ -1,6 +1,7 @@
 """The main job end to end on this machine: a local Consul dev agent and a local Prometheus (docs/example), then
-`fieldsync sync` of this repository's fields/ at HEAD, the result read back from Consul, a no-op re-sync, a wiped
-key rebuilt from git, and a hand edit kept (drift: keep), refused (refuse) and reverted (revert); then the same job
+`fieldsync sync` of this repository's fields/ at HEAD, the result read back from Consul, a no-op re-sync, a hand edit
+kept (drift: keep), a wiped key rebuilt from git with that edit, an old-backend prewarm repaired, the edit refused
+(refuse) and reverted (revert); then the same job
 as a service, `fieldsync serve`: readiness, a signed and an unsigned webhook delivery, a hand edit seen at once,
 its metrics, and a graceful stop. Servers stop at the end unless --keep is given."""
 
@@ -21,7 +22,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fieldsync.localservers import ConsulAgent, Prometheus
 
@@ -73,18 +76,36 @@ def main() -> None:
         print(f"{doc['total_fields']} fields from commit {doc['git']['commit'][:12]}")
         step("sync again: nothing to change, nothing written")
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)
-        step("wipe the key, then rebuild it from git")
-        run(*consul_cli, "kv", "delete", KEY)
-        run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)
+
+        def rewrite(what: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+            doc = json.loads(subprocess.run([*consul_cli, "kv", "get", KEY], env=env, capture_output=True, text=True,
+                                            check=True).stdout)
+            subprocess.run([*consul_cli, "kv", "put", KEY, "-"], input=json.dumps(change(doc)), env=env, text=True,
+                           check=True, capture_output=True)
+            print(f"$ consul kv put {KEY} -   # {what}")
+
+        def ui_edit(doc: dict[str, Any]) -> dict[str, Any]:
+            doc["fields"][1]["display_name"] = "Edited By Hand"
+            return doc
+
+        def prewarm(doc: dict[str, Any]) -> dict[str, Any]:  # CONTRACT.md: what a restart of the old backend does
+            inferred_select = ("env", "module", "os", "region", "datacenter")
+            for record in doc["fields"]:
+                if record["source_label"]:
+                    record.update(field_type="select" if record["name"] in inferred_select else "string", options=None)
+            return {"data": {**doc, "source": "prewarm_update_with_merge"}, "meta": {"updated_by": "system"}}
+
         step("a hand edit in KV (as the old UI makes): sync keeps it, pending import into git")
-        doc = json.loads(subprocess.run([*consul_cli, "kv", "get", KEY], env=env, capture_output=True, text=True,
-                                        check=True).stdout)
-        doc["fields"][1]["display_name"] = "Edited By Hand"
-        subprocess.run([*consul_cli, "kv", "put", KEY, "-"], input=json.dumps(doc), env=env, text=True, check=True,
-                       capture_output=True)
-        print(f"$ consul kv put {KEY} -   # {doc['fields'][1]['name']}.display_name = 'Edited By Hand'")
+        rewrite("display_name of the second field = 'Edited By Hand'", ui_edit)
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)
         run(*fieldsync, "status", "--repo", str(ROOT), "--prometheus", prometheus.url)
+        step("wipe the key: sync rebuilds it from git, with the hand edit the run record keeps pending")
+        run(*consul_cli, "kv", "delete", KEY)
+        run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)
+        step("the old backend restarts: its prewarm resets field_type and options; sync repairs them, names the job, "
+             "and keeps the hand edit")
+        rewrite("what its startup prewarm writes", prewarm)
+        run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)
         step("with --drift refuse, sync stops instead and shows what it would overwrite")
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url, "--drift", "refuse")
         step("let git win on purpose (or take the edit into git with `fieldsync import --from-kv`)")
