@@ -95,8 +95,9 @@ def config_text(key: str, servers: Sequence[ServerSpec], drift: str) -> str:
              "# fieldsync configuration. Flags (--key, --prometheus, --drift) and CONSUL_* variables override it.",
              f"key: {json.dumps(key)}",
              "lock_timeout: 60",
-             "# keep: sync keeps hand edits git did not change (pending `fieldsync import --from-kv`), refusing on a",
-             "# conflict; refuse: sync refuses to overwrite any; revert: git wins, overwritten values are recorded.",
+             "# keep: sync keeps hand edits (pending `fieldsync import --from-kv`); one git changed too keeps its",
+             "# value until resolved; refuse: sync refuses to overwrite any; revert: git wins, recording what it",
+             "# overwrote.",
              f"drift: {drift}",
              "prometheus:" if servers else "prometheus: []  # add servers: - {name: prom-a, url: 'http://...:9090'}"]
     for s in servers:
