@@ -49,3 +49,15 @@ def test_contract_guard_names_what_the_old_readers_would_miss() -> None:
     del broken["extraction_status"]["server_status"][0]["hostname"]
     reason = guards.contract(broken)
     assert reason is not None and "extraction_status/server_status/0" in reason and "'hostname'" in reason
+
+
+def test_the_hand_edits_a_document_holds_are_read_back_with_their_bases() -> None:
+    from fieldsync.model import HandEdit
+
+    held = (HandEdit("company", "display_name", "Company", "By Hand"), HandEdit("a", "order", 999, None))
+    doc = build_document({}, [], None, GitInfo("b" * 40, "refs/heads/main", "t"), "t0", held)
+    assert doc["hand_edits"][0] == {"field": "a", "attribute": "order", "value": None, "base": 999}
+    assert document.held_edits(doc) == tuple(sorted(held, key=lambda e: e.field))
+    jsonschema.Draft202012Validator(schemas.load("document")).validate(doc)
+    for junk in ({"company": {"display_name": "x"}}, [{"field": "a"}], [5], None):
+        assert document.held_edits({"hand_edits": junk}) == ()

@@ -256,3 +256,13 @@ def test_merge_does_not_share_values_with_the_field_files() -> None:
     records = merge.merge(overrides, {}, {"order": 1}, ["name", "order", "validation"])
     records[0]["validation"]["min_length"] = 9
     assert overrides["a"]["validation"] == {"min_length": 1}
+
+
+@pytest.mark.parametrize("value, expected", [(3, 3), (2.5, 2.5), (0, 0), (None, 999), ("first", 999), (True, 999)])
+def test_an_order_that_is_no_number_sorts_where_no_order_does(value: object, expected: float) -> None:
+    assert merge.sort_order(value) == expected
+
+
+def test_merge_sorts_records_whose_order_is_no_number() -> None:
+    overrides = {"a": {"name": "a", "order": None}, "b": {"name": "b", "order": 1000}, "c": {"name": "c", "order": 5}}
+    assert [r["name"] for r in merge.merge(overrides, {}, {"order": 999}, ["name", "order"])] == ["c", "a", "b"]

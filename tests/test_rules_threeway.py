@@ -33,19 +33,12 @@ def test_value_in_is_the_file_value_else_the_baseline() -> None:
 
 
 def test_a_version_holds_its_edits_over_its_files() -> None:
-    version = Version(GIT, {"company": {"display_name": "By Hand", "order": None}})
+    version = Version(GIT, (edit("company", "display_name", "Company", "By Hand"), edit("company", "order", 999, None)))
     assert version.value("company", "display_name") == "By Hand"
     assert version.value("company", "order") is None  # an edit to null is an edit
     assert version.value("company", "field_type") == "text"
     assert Version().value("env", "field_type") == "string"
-
-
-def test_held_edits_and_edits_of_go_both_ways() -> None:
-    version = Version(GIT, {"company": {"display_name": "By Hand", "field_type": "text"}, "env": {"order": 3}})
-    held = threeway.held_edits(version, seen="t1")
-    assert held == [edit("company", "display_name", "Company", "By Hand", "t1"), edit("env", "order", 999, 3, "t1")]
-    assert threeway.edits_of(held) == {"company": {"display_name": "By Hand"}, "env": {"order": 3}}
-    assert threeway.edits_of([]) == {}
+    assert version == Version(GIT, version.held)
 
 
 # --- observe --------------------------------------------------------------------------------------------------
@@ -88,15 +81,14 @@ def test_a_pending_edit_seen_again_keeps_when_and_against_what_it_was_made() -> 
 def test_changing_a_pending_edit_again_keeps_its_base() -> None:
     earlier = edit("company", "display_name", "Old Git Value", "Typed", "t0")
     live = [record("company", display_name="Typed Again")]
-    ancestor = Version(GIT, {"company": {"display_name": "Typed"}})
+    ancestor = Version(GIT, (earlier,))
     assert threeway.observe(live, ancestor, [earlier], None, "t1")[0] == [
         edit("company", "display_name", "Old Git Value", "Typed Again", "t1")]
 
 
 def test_setting_an_edit_back_to_its_base_ends_it() -> None:
     earlier = edit("company", "display_name", "Company", "Typed", "t0")
-    ancestor = Version(GIT, {"company": {"display_name": "Typed"}})
-    assert threeway.observe([record("company")], ancestor, [earlier], None, "t1") == ([], [])
+    assert threeway.observe([record("company")], Version(GIT, (earlier,)), [earlier], None, "t1") == ([], [])
 
 
 def test_a_merge_jobs_reset_of_an_extracted_record_is_a_job_rewrite() -> None:
@@ -108,7 +100,7 @@ def test_a_merge_jobs_reset_of_an_extracted_record_is_a_job_rewrite() -> None:
 
 def test_a_job_rewrite_leaves_the_pending_edit_it_overwrote_pending() -> None:
     earlier = edit("company", "field_type", "text", "url", "t0")
-    ancestor = Version(GIT, {"company": {"field_type": "url"}})
+    ancestor = Version(GIT, (earlier,))
     live = [record("company", "__meta_company", field_type="string")]
     pending, rewrites = threeway.observe(live, ancestor, [earlier], PREWARM, "t1")
     assert pending == [earlier] and rewrites == [JobRewrite("company", "field_type", "string")]
@@ -124,8 +116,7 @@ def test_what_no_job_writes_is_a_persons_edit_even_when_a_job_wrote() -> None:
 def test_a_refill_accounts_for_every_change() -> None:
     earlier = edit("company", "display_name", "Company", "Typed", "t0")
     live = [record("company", display_name="Empresa", order=1)]
-    pending, rewrites = threeway.observe(live, Version(GIT, {"company": {"display_name": "Typed"}}), [earlier],
-                                         REFILL, "t1")
+    pending, rewrites = threeway.observe(live, Version(GIT, (earlier,)), [earlier], REFILL, "t1")
     assert pending == [earlier]
     assert rewrites == [JobRewrite("company", "display_name", "Empresa"), JobRewrite("company", "order", 1)]
 

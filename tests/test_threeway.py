@@ -85,6 +85,9 @@ def test_a_conflict_holds_back_only_itself_until_resolved_on_purpose(consul, exa
     assert code == 6 and "conflicts  1 hand edit(s) also changed in git: company.display_name" in output, output
     code, output = run_sync(consul, field_repo.path, prom.url, key=key)
     assert code == 0 and "unchanged" in output, output  # stable while unresolved
+    client(consul).kv.delete(f"fieldsync/{key}.status")  # the document alone still says what conflicts
+    code, output = cli(consul, "status", *args)
+    assert code == 6 and "company.display_name" in output, output
 
     before = (field_repo.path / "fields/company.yaml").read_text()
     code, output = cli(consul, "import", "--from-kv", *args)
@@ -228,3 +231,19 @@ def test_keep_refuses_when_it_cannot_tell_hand_edits(consul, example_prometheus,
     code, output = run_sync(consul, field_repo.path, example_prometheus.url, key=key,
                             extra=("--allow-rollback", "--force"))
     assert code == 0 and "written" in output, output
+
+
+def test_a_hand_edit_no_field_file_could_hold_is_kept_and_named_not_a_crash(consul, example_prometheus,
+                                                                             field_repo) -> None:
+    """The old UI's PATCH accepts any value: an order of null or "first" is kept as the person typed it (the
+    document holds it), and import names the record it cannot take, rather than anything crashing."""
+    prom = example_prometheus
+    key = "threeway/junk"
+    args = synced(consul, field_repo, prom.url, key)
+    hand_edit(consul, key, "company", order=None)
+    hand_edit(consul, key, "site", order="first")
+    code, output = run_sync(consul, field_repo.path, prom.url, key=key)
+    assert code == 0 and "2 hand edit(s) kept" in output, output
+    assert records(consul, key)["company"]["order"] is None and records(consul, key)["site"]["order"] == "first"
+    code, output = cli(consul, "import", "--from-kv", *args)
+    assert code == 1 and "fields/company.yaml" in output and "nothing written" in output, output

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import Refused
-from ..model import Document, GitInfo, ServerStatus
+from ..model import Document, GitInfo, HandEdit, ServerStatus
 from . import schemas
 from .merge import discover, merge
 
@@ -38,7 +38,7 @@ def server_entries(statuses: list[ServerStatus], live: Document | None) -> list[
 
 
 def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitInfo, now: str,
-          live: Document | None = None, edits: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+          live: Document | None = None, edits: Sequence[HandEdit] = ()) -> dict[str, Any]:
     entries = server_entries(statuses, live)
     return {
         "version": VERSION,
@@ -54,31 +54,32 @@ def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitI
             "server_status": entries,
         },
         "git": git.to_json(),
-        "hand_edits": {name: dict(values) for name, values in sorted((edits or {}).items())},
+        "hand_edits": [{"field": e.field, "attribute": e.attribute, "value": e.live, "base": e.base}
+                       for e in sorted(edits, key=lambda e: (e.field, e.attribute))],
     }
 
 
 def build_document(overrides: Mapping[str, Mapping[str, Any]], statuses: list[ServerStatus], live: Document | None,
-                   git: GitInfo, now: str, edits: Mapping[str, Mapping[str, Any]] | None = None,
-                   ties: Sequence[str] = ()) -> Document:
-    """The sealed document for these field files with the hand `edits` laid over them (field -> attribute ->
-    value, recorded in the document as what it holds over its commit), and these extraction results; fields only a
-    failed server had are carried over from `live`; records of equal `order` are listed as `ties` says."""
+                   git: GitInfo, now: str, edits: Sequence[HandEdit] = (), ties: Sequence[str] = ()) -> Document:
+    """The sealed document for these field files with the hand `edits` laid over them (and recorded in it, with
+    their bases, as what it holds over its commit), and these extraction results; fields only a failed server had
+    are carried over from `live`; records of equal `order` are listed as `ties` says."""
     discovered = discover(statuses, (live or {}).get("fields") or [])
     laid = {name: dict(values) for name, values in overrides.items()}
-    for name, values in (edits or {}).items():
-        laid.setdefault(name, {"name": name}).update(values)
+    for edit in edits:
+        laid.setdefault(edit.field, {"name": edit.field})[edit.attribute] = edit.live
     records = merge(laid, discovered, schemas.field_defaults(), ["name", *schemas.field_properties()], ties)
     return seal(build(records, statuses, git, now, live, edits))
 
 
-def held_edits(doc: Document | None) -> dict[str, dict[str, Any]]:
-    """The hand edits a document fieldsync wrote says it holds over its commit's field files (field -> attribute
-    -> value); {} for a document that says none, or says it in another shape than fieldsync writes."""
+def held_edits(doc: Document | None) -> tuple[HandEdit, ...]:
+    """The hand edits a document fieldsync wrote says it holds over its commit's field files; none for a document
+    that says none, or says it in another shape than fieldsync writes."""
     held = (doc or {}).get("hand_edits")
-    if not isinstance(held, dict) or not all(isinstance(v, dict) for v in held.values()):
-        return {}
-    return {str(name): dict(values) for name, values in held.items()}
+    if not isinstance(held, list) or not all(isinstance(e, dict) and isinstance(e.get("field"), str)
+                                             and isinstance(e.get("attribute"), str) for e in held):
+        return ()
+    return tuple(HandEdit(e["field"], e["attribute"], e.get("base"), e.get("value")) for e in held)
 
 
 def encode(doc: dict[str, Any]) -> bytes:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from ..model import Document, Job, JobWrite, MatchedBy, ReaderChanges, ServerMatch, ServerSpec, ServerStatus
 from .config import port_of
 from .effective import baseline
+from .merge import sort_order
 
 DESCRIPTIONS = {
     Job.PREWARM: "startup prewarm",
@@ -137,12 +138,7 @@ def site_labels(doc: Document | None) -> dict[str, dict[str, str]]:
 def listing(doc: Document | None) -> list[str]:
     """The fields as its list endpoint returns them: a stable sort by `order` (equal orders keep document order)."""
     records = [r for r in (doc or {}).get("fields") or [] if isinstance(r, dict)]
-
-    def order(record: Mapping[str, Any]) -> float:
-        value = record.get("order")
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 999
-
-    return [str(r.get("name")) for r in sorted(records, key=order)]
+    return [str(r.get("name")) for r in sorted(records, key=lambda r: sort_order(r.get("order")))]
 
 
 def reader_changes(before: Document | None, after: Document) -> ReaderChanges:

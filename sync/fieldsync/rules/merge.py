@@ -11,6 +11,15 @@ from ..model import Discovery, Rule, ServerStatus
 EXTRACTED = ("source_label", "regex", "replacement", "discovered_in")
 
 
+DEFAULT_ORDER = 999
+
+
+def sort_order(value: Any) -> float:
+    """Where a record's `order` puts it: a number where it is one; anything else (null, text: the old UI's edit
+    takes any value) where a record without one goes."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else DEFAULT_ORDER
+
+
 def display_name(name: str) -> str:
     """'cost_center' -> 'Cost Center'."""
     return " ".join(part.capitalize() for part in name.split("_") if part) or name
@@ -63,5 +72,5 @@ def merge(overrides: Mapping[str, Mapping[str, Any]], discovered: Mapping[str, D
         }
         records.append({k: values[k] for k in keys if k in values})
     rank = {name: n for n, name in enumerate(ties)}
-    records.sort(key=lambda r: (r["order"], rank.get(r["name"], len(rank)), r["name"]))
+    records.sort(key=lambda r: (sort_order(r["order"]), rank.get(r["name"], len(rank)), r["name"]))
     return records

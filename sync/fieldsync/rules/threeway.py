@@ -23,7 +23,6 @@ from . import legacy, schemas
 from .effective import baseline, effective
 
 Overrides = Mapping[str, Mapping[str, Any]]  # field name -> attributes its YAML sets
-Edits = Mapping[str, Mapping[str, Any]]  # field name -> attribute -> value a document holds over its field files
 DELETED = "(field deleted in git)"
 
 
@@ -38,26 +37,15 @@ class Version:
     held over them."""
 
     overrides: Overrides = field(default_factory=dict)
-    edits: Edits = field(default_factory=dict)
+    held: tuple[HandEdit, ...] = ()
+    _values: dict[tuple[str, str], Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_values", {(e.field, e.attribute): e.live for e in self.held})
 
     def value(self, name: str, attribute: str) -> Any:
-        held = self.edits.get(name, {})
-        return held[attribute] if attribute in held else value_in(self.overrides, name, attribute)
-
-
-def edits_of(pending: Iterable[HandEdit]) -> dict[str, dict[str, Any]]:
-    """The hand edits as a document holds them: field -> attribute -> value."""
-    held: dict[str, dict[str, Any]] = {}
-    for edit in pending:
-        held.setdefault(edit.field, {})[edit.attribute] = edit.live
-    return held
-
-
-def held_edits(version: Version, seen: str | None = None) -> list[HandEdit]:
-    """The hand edits a version holds, each with its commit's value as its base."""
-    return [HandEdit(name, attribute, value_in(version.overrides, name, attribute), value, seen=seen)
-            for name, values in version.edits.items() for attribute, value in values.items()
-            if value != value_in(version.overrides, name, attribute)]
+        key = (name, attribute)
+        return self._values[key] if key in self._values else value_in(self.overrides, name, attribute)
 
 
 def observe(live: Iterable[Record], ancestor: Version, pending: Sequence[HandEdit], job: JobWrite | None,

@@ -100,17 +100,17 @@ def observe(repo: Any, live: Document | None, meta: Mapping[str, Any], last: Wri
     document that is exactly what fieldsync wrote describes itself."""
     where = locate(repo, live, ours)
     job = legacy.last_job(live, meta)
-    if where.lineage is Lineage.UNKNOWN:
-        return Observed(where, [], [], job, base_known=False)
     latest = list(last.edits) if last is not None else []
+    if where.lineage is Lineage.UNKNOWN:
+        return Observed(where, latest, [], job, base_known=False)
     overrides = fields_of(repo, where.live_commit) if where.live_commit else None
     if overrides is not None:
         ancestor = threeway.Version(overrides, document.held_edits(live))
         assert live is not None
         if last is None or (document.is_sealed(live) and live.get("content_hash") != last.content_hash):
-            latest = threeway.held_edits(ancestor)
+            latest = list(ancestor.held)  # a document exactly as fieldsync wrote it says it all
     elif last is not None and (last_fields := fields_of(repo, last.commit)) is not None:
-        ancestor = threeway.Version(last_fields, threeway.edits_of(last.edits))  # emptied, or rebuilt afresh
+        ancestor = threeway.Version(last_fields, last.edits)  # emptied, or rebuilt afresh
         job = JobWrite(job.job, job.named_by, refill=True) if job is not None else None
     else:
         ancestor, job = threeway.Version(), None  # never written by fieldsync: every customization is a person's

@@ -45,8 +45,7 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
         held, overwritten = kept + ([] if force else conflicts), (conflicts if force else [])
     else:
         held, overwritten = [], kept + conflicts
-    doc = document.build_document(inputs.overrides, inputs.statuses, live, inputs.git, now, threeway.edits_of(held),
-                                  inputs.order_ties)
+    doc = document.build_document(inputs.overrides, inputs.statuses, live, inputs.git, now, held, inputs.order_ties)
     written = {r["name"]: r for r in doc["fields"]}
     rewrites = tuple(replace(r, restored=effective(written[r.field], r.attribute, baseline(r.field)))
                      for r in seen.rewrites if r.field in written)
