@@ -102,9 +102,10 @@ def laid_in(edits: list[HandEdit], current: dict[str, FieldFile], repo: str) -> 
     return texts
 
 
-def _order_ties(repository: Any, repo: str, doc: Document | None, on_branch: bool) -> dict[str, str]:
-    """{path: text} of fieldsync.yaml with `order_ties` set to how the document lists fields of equal order, when
-    fieldsync.yaml does not list them so yet; {} otherwise."""
+def _order_ties(repository: Any, repo: str, doc: Document | None, on_branch: bool) -> tuple[tuple[str, ...],
+                                                                                           dict[str, str]]:
+    """(how the document lists fields of equal order, {path: text} of fieldsync.yaml recording it), when
+    fieldsync.yaml does not record it yet; ((), {}) otherwise."""
     ties = legacy.order_ties(doc)
     path = os.path.join(repo, CONFIG_FILE)
     if on_branch:
@@ -112,8 +113,8 @@ def _order_ties(repository: Any, repo: str, doc: Document | None, on_branch: boo
     else:
         data = files.read_bytes(path, "config") if os.path.exists(path) else None
     if not ties or (data is not None and parse_config(path, data).order_ties == ties):
-        return {}
-    return {path: with_order_ties((data or b"").decode("utf-8"), ties)}
+        return (), {}
+    return ties, {path: with_order_ties((data or b"").decode("utf-8"), ties)}
 
 
 def import_document(*, repo: str, from_file: str | None = None, key: str | None = None, kv: ConsulKV | None = None,
@@ -146,8 +147,8 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     kept, conflicts = threeway.reconcile(seen.pending, git_now, seen.deleted)
 
     texts = laid_in(kept + (conflicts if prefer == "kv" else []), current, repo)
-    ties = _order_ties(repository, repo, doc, on_branch=branch is not None)
-    texts.update(ties)
+    ties, config = _order_ties(repository, repo, doc, on_branch=branch is not None)
+    texts.update(config)
     known = {str(r["name"]) for r in records}
     result = ImportResult(
         written=texts, edits=tuple(kept), conflicts=tuple(conflicts), prefer=prefer,
@@ -155,7 +156,7 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
         not_in_document=[os.path.basename(f.path) for name, f in sorted(current.items())
                          if doc is not None and name not in known],
         rewritten_by=legacy.rewrite_note(legacy.last_job(doc, meta), seen.job is not None),
-        order_ties=legacy.order_ties(doc) if ties else ())
+        order_ties=ties)
     if branch:
         if texts:
             result.commit = git.commit_files_on_branch(

@@ -26,8 +26,8 @@ def _rebuilt(live: Document | None, key: str, last: Written | None, restored: in
     if live is not None:
         return None
     if last is None:
-        return (f"{key} is empty and no run record says which hand edits were pending: the document is built from "
-                "git alone (hand edits not yet in git before a wipe, if any, are on the hand-edits branch)")
+        return (f"{key} is empty: built from git (no run record keeps hand edits pending from before; were it wiped "
+                "too, find them on the hand-edits branch)")
     return f"{key} is empty: rebuilt from git and the {restored} hand edit(s) pending in the run record"
 
 
@@ -46,9 +46,9 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
     else:
         held, overwritten = [], kept + conflicts
     doc = document.build_document(inputs.overrides, inputs.statuses, live, inputs.git, now, held, inputs.order_ties)
-    written = {r["name"]: r for r in doc["fields"]}
-    rewrites = tuple(replace(r, restored=effective(written[r.field], r.attribute, baseline(r.field)))
-                     for r in seen.rewrites if r.field in written)
+    records = {r["name"]: r for r in doc["fields"]}
+    rewrites = tuple(replace(r, restored=effective(records[r.field], r.attribute, baseline(r.field)))
+                     for r in seen.rewrites if r.field in records)
     live_fields = (live or {}).get("fields") or []
     diff = diff_fields(live_fields, doc["fields"])
     return Plan(key, inputs, live, index, doc, diff, seen.where,

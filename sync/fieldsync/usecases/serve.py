@@ -13,7 +13,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -25,7 +25,7 @@ from ..adapters import git, httpserver
 from ..adapters.consul import ConsulKV
 from ..adapters.httpserver import Answer, Request
 from ..errors import FieldsyncError, Refused, Terminated, UsageError
-from ..model import SyncReport
+from ..model import HandEdit, SyncReport
 from ..rules import metrics, webhook
 from ..rules.config import CONFIG_FILE, leader_key, nudge_key
 from ..rules.schedule import EXTRACT, RETRY, RETRY_CAP, Timers, backoff, jittered
@@ -111,6 +111,14 @@ def read_secret(path: str) -> bytes:
     return secret
 
 
+EditSet = frozenset[tuple[str, str, str]]
+
+
+def edit_set(edits: Iterable[HandEdit]) -> EditSet:
+    """A set of hand edits by field, attribute and value, to tell when it changes."""
+    return frozenset((e.field, e.attribute, json.dumps(e.live, sort_keys=True, default=str)) for e in edits)
+
+
 class Service:
     def __init__(self, options: ServeOptions, log: Log) -> None:
         if options.push_hand_edits is not None and (not options.git_url or options.push_hand_edits == options.branch):
@@ -137,8 +145,8 @@ class Service:
         self.synced_commit: str | None = None
         self.timers = Timers(0.0, 0.0)  # set when the worker starts
         self.failures = 0
-        self.edits_seen: frozenset[tuple[str, str, str]] = frozenset()
-        self.branch_holds: frozenset[tuple[str, str, str]] | None = None  # the pending set the branch holds
+        self.edits_seen: EditSet = frozenset()
+        self.branch_holds: EditSet | None = None  # the pending set the hand-edits branch holds
         self._identity_warned: tuple[Any, ...] | None = None
         self._server: Any = None
         self._worker = threading.Thread(target=self._work, name="worker", daemon=True)
@@ -435,8 +443,7 @@ class Service:
         if report is not None:
             plan = report.plan
             self.triggers.seen(report.index_after or plan.index)
-            edits = frozenset((e.field, e.attribute, json.dumps(e.live, default=str))
-                              for e in (*plan.kept, *plan.conflicts, *plan.overwritten))
+            edits = edit_set((*plan.kept, *plan.conflicts, *plan.overwritten))
             if edits and edits != self.edits_seen:
                 with self._lock:
                     self.metrics = replace(self.metrics, drift_events=(self.metrics.drift_events or 0) + 1)
@@ -461,7 +468,7 @@ class Service:
         if not (self.o.push_hand_edits and self.o.git_url) or report.outcome not in ("written", "unchanged"):
             return
         pending = report.plan.written.edits if report.plan.written is not None else ()
-        seen = frozenset((e.field, e.attribute, json.dumps(e.live, sort_keys=True, default=str)) for e in pending)
+        seen = edit_set(pending)
         if seen == self.branch_holds:
             return
         branch = self.o.push_hand_edits
