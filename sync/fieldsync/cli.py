@@ -7,6 +7,7 @@ protect data, 130 interrupted. One handler (`_Fieldsync.main`) turns every error
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import sys
 import threading
@@ -420,20 +421,31 @@ def serve(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: 
 
 
 def _serve_until_stopped(service: Any) -> None:
-    """Run `service` until SIGTERM or Ctrl-C (then stop it gracefully); SIGHUP reloads it. The signals are taken
-    synchronously here, blocked in every thread, so that no handler ever runs in the middle of a run."""
-    handled = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+    """Run `service` until SIGTERM or Ctrl-C (then stop it gracefully); SIGHUP reloads it; any other signal (a pause
+    and resume, SIGSTOP and SIGCONT) changes nothing. The service's threads are born with these signals blocked, so
+    that only this thread takes them, through handlers that queue them (`SimpleQueue.put` is safe there) for the loop
+    below; no handler runs in the middle of a run. (Not sigtimedwait: Python 3.11's returns an uninitialized siginfo
+    when the process was stopped past the wait's deadline.)"""
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    received: queue.SimpleQueue[int] = queue.SimpleQueue()
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.put(signum)) for signum in handled}
     try:
         service.start()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
         while service.alive():
-            received = signal.sigtimedwait(handled, 1.0)
-            if received is not None and received.si_signo == signal.SIGHUP:
+            try:
+                signum = received.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if signum == signal.SIGHUP:
                 service.reload()
-            elif received is not None:
+            else:
                 break
         else:
             raise FieldsyncError("the service's worker stopped unexpectedly (a fieldsync bug: please report it)")
         service.stop()
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -86,3 +86,10 @@ def config_answer(h: BaseHTTPRequestHandler) -> None:
     h.send_header("Content-Length", str(len(CONFIG_ANSWER)))
     h.end_headers()
     h.wfile.write(CONFIG_ANSWER)
+
+
+def silent(seconds: float) -> Handler:
+    """Takes the request and answers nothing for `seconds` (a hung Prometheus, or a proxy that holds on)."""
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(seconds)
+    return handle

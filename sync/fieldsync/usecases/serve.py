@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from ..adapters import git, httpserver
-from ..adapters.consul import ConsulKV
+from ..adapters.consul import SESSION_TTL, ConsulKV
 from ..adapters.httpserver import Answer, Request
 from ..errors import FieldsyncError, Refused, Terminated, UsageError
 from ..model import HandEdit, SyncReport
@@ -39,6 +39,7 @@ Log = Callable[[dict[str, Any]], None]
 # why a run happens, besides the timers' (interval, extract, retry)
 WEBHOOK, KV, LEADER, RELOAD = "webhook", "kv", "leader", "reload"
 ALWAYS = frozenset({EXTRACT, WEBHOOK, KV, LEADER, RELOAD, RETRY})  # a sync whatever the fetch brought
+STOP_MARGIN = 1.5  # seconds past --grace that a stopping service gives Consul to release its leadership
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,9 @@ class Service:
         self.triggers.pull(RELOAD)
 
     def stop(self) -> None:
-        """Finish the run in progress (a run not yet writing gives up before its write), release the lock and the
-        leadership, stop serving."""
+        """Finish the run in progress within --grace (a run not yet writing gives up before its write), release the
+        lock and the leadership within STOP_MARGIN more, whatever a call to Consul is doing, stop serving."""
+        deadline = time.monotonic() + self.o.grace + STOP_MARGIN
         self.stopping.set()
         self.triggers.pull("stop")
         self._worker.join(self.o.grace)
@@ -184,13 +186,21 @@ class Service:
             self.log({"event": "stopping", "error": f"the run in progress did not end within {self.o.grace:g} s; "
                                                      "exiting without it (a write not begun by now never begins)"})
         if self.elector is not None:
-            problem = self.elector.stop()
-            if problem:
-                self.log({"event": "stopping", "error": f"leadership not released ({problem}); it expires by itself"})
+            release = threading.Thread(target=self._release, args=(self.elector,), name="release", daemon=True)
+            release.start()
+            release.join(max(0.0, deadline - time.monotonic()))
+            if release.is_alive():
+                self.log({"event": "stopping", "error": "Consul did not answer in time to release the leadership; "
+                                                         f"it expires by itself within {SESSION_TTL} s"})
         self._term.set()
         self._server.shutdown()
         self._server.server_close()
         self.log({"event": "stopped"})
+
+    def _release(self, elector: Elector) -> None:
+        problem = elector.stop()
+        if problem:
+            self.log({"event": "stopping", "error": f"leadership not released ({problem}); it expires by itself"})
 
     # --- HTTP -----------------------------------------------------------------------------------------------------
 
