@@ -13,7 +13,7 @@ from support import kv
 from fieldsync.adapters.consul import ConsulKV, ConsulSettings
 from fieldsync.errors import FieldsyncError
 from fieldsync.localservers import ConsulAgent
-from fieldsync.usecases.leader import Elector
+from fieldsync.usecases.serve.leader import Elector
 
 
 class GatedKV(ConsulKV):

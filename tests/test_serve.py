@@ -250,10 +250,10 @@ def test_serve_needs_only_its_acl_policy_and_says_what_is_denied(start_consul, e
     try:
         assert served.wait_for(lambda e: e["event"] == "sync")["outcome"] == "written", served.log
         for what, replica in denied.items():
-            problem = replica.wait_for(lambda e: e["event"] == "consul")
+            problem = replica.wait_for(lambda e: e["event"] == "problem" and e["source"] == "election")
             assert f"Consul denied {what}" in problem["error"], replica.log
             status, reason = replica.get("/readyz")
-            assert status == 503 and "denied" in reason
+            assert status == 503 and reason == "Consul denies a request: check the token's policy\n", reason
     finally:
         assert [r.stop() for r in (served, *denied.values())] == [0, 0, 0], served.log
 
@@ -277,10 +277,10 @@ def test_the_service_rides_out_prometheus_and_consul_going_down(start_consul, st
         assert "retry" in recovered["trigger"] and recovered["hand_edits"] == 1, served.log
 
         agent.stop()
-        served.wait_for(lambda e: e["event"] == "consul", after=mark)
-        assert served.get("/readyz")[0] == 503 and served.get("/healthz")[0] == 200
+        served.wait_for(lambda e: e["event"] == "problem", after=mark)
+        assert served.get("/readyz") == (503, "Consul does not answer\n") and served.get("/healthz")[0] == 200
         agent.start()
-        served.wait_for(lambda e: e.get("status") == "answers", after=mark)
+        served.wait_ready()
         assert kv.records(agent, key)["company"]["display_name"] == "Cliente"
         mark = len(served.events)
         kv.hand_edit(agent, key, "site", display_name="Sitio")  # watched again
@@ -384,7 +384,7 @@ def test_an_http_remote_is_read_with_the_token_file_and_a_wrong_token_is_a_clear
             failed = refused.wait_for(lambda e: e["event"] == "fetch")
             assert url in failed["error"] and "refused the credentials" in failed["error"], refused.log
             status, reason = refused.get("/readyz")
-            assert status == 503 and reason.startswith("waiting for the first fetch"), reason
+            assert (status, reason) == (503, "no commit fetched yet\n"), reason
         finally:
             assert served.stop() == 0 and refused.stop() == 0
     assert "Traceback" not in served.log + refused.log

@@ -13,9 +13,11 @@ from fieldsync.adapters.httpserver import Request, parse_listen
 from fieldsync.errors import UsageError
 from fieldsync.render import log_line
 from fieldsync.rules import metrics
+from fieldsync.rules.readiness import Reason, Role, Snapshot, Source, readiness
 from fieldsync.rules.schedule import Timers, backoff, jittered
 from fieldsync.rules.webhook import judge, signature
-from fieldsync.usecases.serve import WEBHOOK, ServeOptions, Service, Triggers
+from fieldsync.usecases.serve import ServeOptions, Service
+from fieldsync.usecases.serve.triggers import WEBHOOK, Triggers
 
 SECRET = b"s3cret"
 PUSH = json.dumps({"ref": "refs/heads/main", "after": "a" * 40}).encode()
@@ -107,33 +109,45 @@ def _delivery(service: Service, signature_header: str | None, event: str = "push
     headers = {"x-github-event": event}
     if signature_header is not None:
         headers["x-hub-signature-256"] = signature_header
-    return service.route(Request("POST", "/hooks/github", headers, PUSH)).status
+    return service.api.route(Request("POST", "/hooks/github", headers, PUSH)).status
 
 
 def test_a_delivery_that_is_not_signed_with_the_secret_triggers_nothing(tmp_path: Path) -> None:
     service = _service(tmp_path)
-    service.leading = True
+    service.store.role(Role.LEADER)
     assert _delivery(service, None) == 401
     assert _delivery(service, signature(b"wrong", PUSH)) == 401
     assert service.triggers.take(0) == set()
-    assert service.metrics.deliveries == {"accepted": 0, "rejected": 2, "ignored": 0}
+    assert service.store.snapshot.metrics.deliveries == {"accepted": 0, "rejected": 2, "ignored": 0}
     assert _delivery(service, signature(SECRET, PUSH)) == 202  # the file's whitespace is not part of the secret
     assert service.triggers.take(0) == {WEBHOOK}
 
 
 def test_routes_answer_health_readiness_and_metrics(tmp_path: Path) -> None:
     service = _service(tmp_path, secret=None)
-    get = lambda path: service.route(Request("GET", path, {}, b""))  # noqa: E731
+    get = lambda path: service.api.route(Request("GET", path, {}, b""))  # noqa: E731
     assert get("/healthz").status == 200
-    assert (get("/readyz").status, get("/readyz").body) == (503, "starting\n")
-    service.problem, service.role_known = None, True
+    assert (get("/readyz").status, get("/readyz").body) == (503, "electing a leader\n")
+    service.store.role(Role.STANDBY)
     assert (get("/readyz").status, get("/readyz").body) == (200, "standby\n")
-    service.problem = "Consul: cannot reach Consul (watching k)"
-    assert get("/readyz").status == 503 and "cannot reach" in get("/readyz").body
+    service.store.problem(Source.DOCUMENT_WATCH, Reason.CONSUL_DOWN, "cannot reach Consul at http://10.0.0.1:8500")
+    assert (get("/readyz").status, get("/readyz").body) == (503, "Consul does not answer\n")  # no address
     assert "fieldsync_leader 0.0" in get("/metrics").body
     assert get("/nothing").status == 404
     assert _delivery(service, None) == 404  # no secret: webhooks are off
-    assert service.route(Request("DELETE", "/metrics", {}, b"")).status == 405
+    assert service.api.route(Request("DELETE", "/metrics", {}, b"")).status == 405
+    assert service.api.route(Request("GET", "/hooks/github", {}, b"")).status == 405
+
+
+def test_readiness_is_derived_from_every_sources_problem_never_the_last_written() -> None:
+    snapshot = Snapshot(Role.LEADER).with_problem(Source.ELECTION, Reason.CONSUL_DENIED)
+    snapshot = snapshot.with_problem(Source.DOCUMENT_WATCH, Reason.CONSUL_DOWN)
+    assert readiness(snapshot) == (False, "Consul denies a request: check the token's policy")
+    cleared = snapshot.with_problem(Source.DOCUMENT_WATCH, None)  # the watch answers again: the election does not
+    assert readiness(cleared) == (False, "Consul denies a request: check the token's policy")
+    assert readiness(cleared.with_problem(Source.ELECTION, None)) == (True, "leader")
+    assert readiness(Snapshot().with_problem(Source.GIT, Reason.FIRST_FETCH)) == (False, "no commit fetched yet")
+    assert readiness(Snapshot()) == (False, "electing a leader")
 
 
 def test_the_service_refuses_an_empty_secret_and_a_zero_interval(tmp_path: Path) -> None:
@@ -165,11 +179,11 @@ def test_timers_hold_every_trigger_until_the_retry_after_a_failure() -> None:
 
 def test_a_replica_that_steps_down_stops_exporting_what_it_saw_as_leader(tmp_path: Path) -> None:
     service = _service(tmp_path, secret=None)
-    service.leading = service.role_known = True
-    service.metrics = replace(service.metrics, leader=1.0, last_success=1.0, commits_behind=0.0,
-                              hand_edits_pending=2.0, prometheus_up={"a": 1.0})
+    service.store.role(Role.LEADER)
+    service.store.count(lambda m: replace(m, last_success=1.0, commits_behind=0.0, hand_edits_pending=2.0,
+                                          prometheus_up={"a": 1.0}))
     service._on_leader(False)  # its session ended: another replica leads now
-    text = service.route(Request("GET", "/metrics", {}, b"")).body
+    text = service.api.route(Request("GET", "/metrics", {}, b"")).body
     assert "fieldsync_leader 0.0" in text
     for stale in ("fieldsync_last_success_timestamp_seconds", "fieldsync_hand_edits_pending",
                   "fieldsync_commits_behind", 'fieldsync_prometheus_up{server="a"}'):

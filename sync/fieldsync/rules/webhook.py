@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 
@@ -23,6 +23,14 @@ class Verdict:
     message: str
     sync: bool = False
     commit: str | None = None  # the pushed commit, when the delivery names it
+
+    def refused(self, status: int, message: str) -> Verdict:
+        """This push, not acted on after all."""
+        return replace(self, status=status, result="rejected", sync=False, message=message)
+
+    def passed_on(self) -> Verdict:
+        """This push, passed on by a standby to the leader."""
+        return replace(self, message="passed on to the leader")
 
 
 def signature(secret: bytes, body: bytes) -> str:

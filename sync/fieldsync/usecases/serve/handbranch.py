@@ -16,11 +16,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from ..adapters import git
-from ..model import FIELDS_DIR, HandEdit
-from ..rules import threeway
-from .imports import laid_in, read_current
-from .inputs import fields_of
+from ...adapters import git
+from ...model import FIELDS_DIR, HandEdit
+from ...rules import threeway
+from ..imports import laid_in, read_current
+from ..inputs import fields_of
 
 
 class Outcome(Enum):

@@ -20,9 +20,9 @@ import time
 import uuid
 from collections.abc import Callable
 
-from ..adapters.consul import SESSION_TTL, ConsulKV, holder_value
-from ..errors import FieldsyncError
-from ..rules.schedule import RETRY_CAP, backoff
+from ...adapters.consul import SESSION_TTL, ConsulKV, holder_value
+from ...errors import FieldsyncError
+from ...rules.schedule import RETRY_CAP, backoff
 
 WATCH_WAIT = 300.0  # seconds: the longest a blocking query waits, Consul's own cap (5 min)
 
