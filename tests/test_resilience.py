@@ -11,7 +11,7 @@ from support.badhttp import serving, silent
 from support.gitrepo import GitRepo
 from support.serving import Served
 
-from fieldsync.localservers import ConsulAgent, Prometheus
+from fieldsync.localservers import ConsulAgent, Prometheus, RecordingProxy
 
 
 def test_a_paused_replica_goes_on_after_each_resume(consul: ConsulAgent, example_prometheus: Prometheus,
@@ -52,3 +52,64 @@ def test_sigterm_while_prometheus_hangs_exits_within_the_grace(consul: ConsulAge
             served.stop(signal.SIGKILL)
     assert code == 0 and took <= 5 + 3, (took, served.log)
     assert "did not end within 5 s" in served.log and served.events[-1]["event"] == "stopped", served.log
+
+
+def test_a_leader_cut_off_from_consul_steps_down_before_a_standby_takes_over(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo) -> None:
+    """The leader's path to Consul is blackholed (its requests get no answer): it stops leading as soon as its session
+    can no longer be kept (within the session TTL), as Consul hands the lock to the standby; the two never both say
+    they lead for long, and the cut-off one is not ready."""
+    key = "resilience/blackholed"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", example_prometheus.url)
+    proxy = RecordingProxy(consul.http_addr)
+    cut = Served(proxy.address, *args)
+    try:
+        assert cut.wait_ready() == "leader"
+        standby = Served(consul, *args)
+        try:
+            assert standby.wait_ready() == "standby"
+            proxy.blackhole.set()
+            started = time.monotonic()
+            both, stepped_down, taken_over = 0.0, None, None
+            while stepped_down is None or taken_over is None:
+                assert time.monotonic() - started < 30, (cut.log, standby.log)
+                leading = [served.metric("fieldsync_leader") == 1 for served in (cut, standby)]
+                now = time.monotonic() - started
+                if all(leading):
+                    both += 0.1
+                stepped_down = now if stepped_down is None and not leading[0] else stepped_down
+                taken_over = now if taken_over is None and leading[1] else taken_over
+                time.sleep(0.1)
+            assert stepped_down <= 12 and both <= 3, (stepped_down, both, cut.log)
+            assert cut.metric("fieldsync_leader_stepdowns_total") == 1
+            assert any(e["event"] == "standby" and e.get("reason") for e in cut.events), cut.log  # says why
+            assert cut.get("/readyz") == (503, "Consul does not answer\n")
+            print(f"stepped down after {stepped_down:.1f} s, standby led after {taken_over:.1f} s, both {both:.1f} s")
+        finally:
+            assert standby.stop() == 0, standby.log
+    finally:
+        proxy.blackhole.clear()
+        cut.stop(signal.SIGKILL)
+        proxy.stop()
+
+
+def test_a_frozen_consul_agent_makes_the_replica_unready_and_it_recovers(
+        start_consul, example_prometheus: Prometheus, field_repo: GitRepo) -> None:  # noqa: ANN001
+    agent = start_consul()
+    served = Served(agent, "--repo", str(field_repo.path), "--key", "resilience/frozen", "--prometheus",
+                    example_prometheus.url)
+    try:
+        assert served.wait_ready() == "leader"
+        agent.pause()
+        started = time.monotonic()
+        while served.get("/readyz")[0] == 200:
+            assert time.monotonic() - started < 15, served.log
+            time.sleep(0.2)
+        unready = time.monotonic() - started
+        assert served.get("/readyz") == (503, "Consul does not answer\n")
+        agent.pause(False)
+        assert served.wait_ready(60) in ("leader", "standby"), served.log
+        print(f"unready {unready:.1f} s after the agent froze")
+    finally:
+        agent.pause(False)
+        assert served.stop() == 0, served.log

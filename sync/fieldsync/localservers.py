@@ -17,6 +17,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -151,8 +152,14 @@ class LocalServer:
         self.stop()
         raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s; see {self.log_path}")
 
+    def pause(self, paused: bool = True) -> None:
+        """Freeze the process (SIGSTOP), or let it go on (SIGCONT): it holds its connections and answers nothing."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
+            self.pause(False)  # a frozen process takes no SIGTERM
             self._process.terminate()
             try:
                 self._process.wait(10)
@@ -283,7 +290,8 @@ class Prometheus(LocalServer):
 
 class RecordingProxy:
     """An HTTP proxy on a free loopback port that passes every request on to `upstream` (host:port) and records it:
-    (time, method, path, query). Shows what a client asks of Consul, blocking queries included."""
+    (time, method, path, query). Shows what a client asks of Consul, blocking queries included. While `blackhole`
+    is set, a request gets no answer at all (a network partition): it is held, then dropped."""
 
     def __init__(self, upstream: str) -> None:
         import http.client
@@ -292,7 +300,8 @@ class RecordingProxy:
         from urllib.parse import parse_qs, urlsplit
 
         self.requests: list[tuple[float, str, str, dict[str, list[str]]]] = []
-        recorded = self.requests
+        self.blackhole = threading.Event()
+        recorded, blackhole = self.requests, self.blackhole
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -301,6 +310,12 @@ class RecordingProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 parts = urlsplit(self.path)
                 recorded.append((time.monotonic(), self.command, parts.path, parse_qs(parts.query)))
+                held = time.monotonic()
+                while blackhole.is_set() and time.monotonic() - held < 600:
+                    time.sleep(0.1)
+                if time.monotonic() - held > 0.05:  # it was held: the client gave up long ago
+                    self.close_connection = True
+                    return
                 connection = http.client.HTTPConnection(upstream, timeout=None)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}

@@ -20,6 +20,7 @@ from ..errors import FieldsyncError, UsageError
 
 T = TypeVar("T")
 SESSION_TTL = 10  # seconds, Consul's minimum: a killed sync's lock frees itself after twice this (Consul's grace)
+CALL_DEADLINE = 3.0  # seconds any call may take (a blocking query: beyond its wait), well below the session TTL
 REPLICA_SERVICE = "fieldsync-replica"  # the service `serve` replicas register, whose checks keep their sessions alive
 
 
@@ -171,6 +172,7 @@ def _client(settings: ConsulSettings) -> Any:
     client = consul.Consul(host=host, port=int(port), scheme=settings.scheme, verify=settings.verify,
                            cert=settings.cert)
     client.token = settings.token  # py-consul lets CONSUL_HTTP_TOKEN win over an explicit token
+    client.http.connections_timeout = CALL_DEADLINE
     session = client.http.session
     if settings.auth:
         session.auth = settings.auth
@@ -193,6 +195,11 @@ class ConsulKV:
     @property
     def settings(self) -> ConsulSettings:
         return self.agents[self.current]
+
+    def set_deadline(self, seconds: float) -> None:
+        """How long this client's next calls may take (the default: CALL_DEADLINE)."""
+        for client in self.clients:
+            client.http.connections_timeout = seconds
 
     @property
     def client(self) -> Any:

@@ -38,6 +38,7 @@ class MetricState:
     leader: float | None = None
     deliveries: dict[str, float] | None = None
     drift_events: float | None = None
+    stepdowns: float | None = None  # terms lost while the service ran: the session or the leader key
 
 
 def observe(state: MetricState, outcome: str, seconds: float, now: float,
@@ -62,7 +63,8 @@ def observe(state: MetricState, outcome: str, seconds: float, now: float,
 
 def service(state: MetricState) -> MetricState:
     """The state of a service that has just started: a standby with no delivery and no drift event yet."""
-    return replace(state, leader=0.0, deliveries=dict.fromkeys(DELIVERY_RESULTS, 0.0), drift_events=0.0)
+    return replace(state, leader=0.0, deliveries=dict.fromkeys(DELIVERY_RESULTS, 0.0), drift_events=0.0,
+                   stepdowns=0.0)
 
 
 def role(state: MetricState, leading: bool) -> MetricState:
@@ -148,6 +150,9 @@ class _Collector:
             for result, count in s.deliveries.items():
                 deliveries.add_metric([result], count)
             yield deliveries
+        if s.stepdowns is not None:
+            yield CounterMetricFamily("fieldsync_leader_stepdowns", "Times this replica stopped leading while it ran "
+                                      "(its session failed, or the leader key was taken).", value=s.stepdowns)
         if s.drift_events is not None:
             yield CounterMetricFamily("fieldsync_drift_events", "Times the live document was found with a new set of "
                                       "hand edits.", value=s.drift_events)

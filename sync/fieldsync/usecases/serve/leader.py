@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from ...adapters.consul import SESSION_TTL, ConsulKV, holder_value
+from ...adapters.consul import CALL_DEADLINE, SESSION_TTL, ConsulKV, holder_value
 from ...errors import FieldsyncError
 from ...rules.schedule import RETRY_CAP, backoff
 
@@ -47,6 +47,7 @@ class Elector:
         self.stopping = threading.Event()
         self.session: str | None = None
         self._ended = threading.Event()  # the current session's: set when it ended, or the service stops
+        self.why_ended: str | None = None  # why the last term ended, when it was not by stopping
         self._failures = 0  # in a row: the backoff grows until Consul answers a watch again
         self._thread = threading.Thread(target=self._run, name="elector", daemon=True)
 
@@ -101,6 +102,7 @@ class Elector:
             self._failures = 0
             index = seen.next_index
             if seen.session is None and not ended.is_set() and kv.acquire(self.key, holder_value(), session):
+                self.why_ended = None
                 threading.Thread(target=self._hold, args=(session, ended), name="hold", daemon=True).start()
                 self.on_leader(True)
                 try:
@@ -125,31 +127,39 @@ class Elector:
                 continue
             failures = 0
             if seen.session != session:
-                ended.set()
+                self._end(ended, "the leader key was deleted or taken")
                 return
             index = seen.next_index
 
+    def _end(self, ended: threading.Event, why: str) -> None:
+        if not ended.is_set():
+            self.why_ended = why
+            ended.set()
+
     def _keep_alive(self, check: str, session: str, ended: threading.Event) -> None:
         """Pass the session's check every third of the TTL until `ended`; end here when the agent no longer has the
-        check (it restarted), or when no pass has succeeded for a whole TTL (the check has failed by then, and with
-        it the session: a leader must not go on believing it leads)."""
+        check (it restarted), or as soon as no pass has succeeded for a whole TTL, whatever a pass on its way is
+        doing: Consul fails the check then, and with it the session, and a leader must not go on believing it leads
+        (each pass may only take what is left of the TTL)."""
         kv = self.connect()
         last_ok = time.monotonic()
-        while not ended.wait(SESSION_TTL / 3):
+        while not ended.wait(max(0.0, min(SESSION_TTL / 3, last_ok + SESSION_TTL - time.monotonic()))):
+            left = last_ok + SESSION_TTL - time.monotonic()
+            if left <= 0:
+                self._end(ended, f"no pass of the session's check succeeded for {SESSION_TTL} s")
+                return
+            kv.set_deadline(max(0.5, min(CALL_DEADLINE, left)))
             try:
                 alive = kv.pass_check(check)
             except Exception as e:  # Consul's failures, and a bug's: passing goes on while it can
                 if not ended.is_set():
                     self.on_consul(problem(e))
-                if time.monotonic() - last_ok >= SESSION_TTL:
-                    ended.set()
-                    return
                 continue
             if ended.is_set():  # abandoned while this pass was on its way: nothing to report
                 return
             if not alive:
                 self.on_consul(f"the check of session {session} is gone (the agent restarted?)")
-                ended.set()
+                self._end(ended, "the session's check is gone")
                 return
             if time.monotonic() - last_ok > SESSION_TTL / 2:  # a pass had failed: Consul answers again
                 self.on_consul(None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from ... import __version__
@@ -115,9 +116,16 @@ class Service:
     # --- leadership -------------------------------------------------------------------------------------------------
 
     def _on_leader(self, leading: bool) -> None:
-        if not self.store.role(Role.LEADER if leading else Role.STANDBY):
+        role = Role.LEADER if leading else Role.STANDBY
+        was = self.store.role(role)
+        if was is role:
             return
-        self.log({"event": "leader" if leading else "released" if self.stopping.is_set() else "standby"})
+        if was is Role.LEADER and not self.stopping.is_set():  # stepped down: lost the session, or the key
+            why = self.elector.why_ended if self.elector is not None else None
+            self.store.count(lambda m: replace(m, stepdowns=(m.stepdowns or 0) + 1))
+            self.log({"event": "standby", "reason": why})
+        else:
+            self.log({"event": "leader" if leading else "released" if self.stopping.is_set() else "standby"})
         if self.term is not None:
             self.term.end()
             self.term = None

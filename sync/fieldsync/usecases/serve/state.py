@@ -32,10 +32,10 @@ class Store:
         """Change the metrics."""
         self.update(lambda s: Snapshot(s.role, s.problems, change(s.metrics)))
 
-    def role(self, role: Role) -> bool:
-        """Set the role (and with it what the metrics export); whether it changed."""
+    def role(self, role: Role) -> Role:
+        """Set the role (and with it what the metrics export); the role before."""
         before, _ = self.update(lambda s: Snapshot(role, s.problems, metrics.role(s.metrics, role is Role.LEADER)))
-        return before.role is not role
+        return before.role
 
     def problem(self, source: Source, reason: Reason | None, detail: str | None = None) -> None:
         """Record (or clear, with None) `source`'s problem; a change is logged, with the detail."""
