@@ -3,13 +3,17 @@ Consul, Prometheus, git and HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from support import kv
 from support.badhttp import serving, silent
 from support.gitrepo import GitRepo
-from support.serving import Served
+from support.serving import Served, secret_file
 
 from fieldsync.localservers import ConsulAgent, Prometheus, RecordingProxy
 
@@ -112,4 +116,53 @@ def test_a_frozen_consul_agent_makes_the_replica_unready_and_it_recovers(
         print(f"unready {unready:.1f} s after the agent froze")
     finally:
         agent.pause(False)
+        assert served.stop() == 0, served.log
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_the_listener_holds_against_big_bodies_idle_connections_and_replays(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
+    served = Served(consul, "--repo", str(field_repo.path), "--key", "resilience/listener", "--prometheus",
+                    example_prometheus.url, "--interval", "3600", "--webhook-secret-file", str(secret_file(tmp_path)))
+    try:
+        served.wait_for(lambda e: e["event"] == "sync")
+        host, port = served.url.split("//")[1].split(":")
+        before = _rss_kib(served.process.pid)
+
+        def big_unsigned_body() -> int:
+            body = b"x" * (25 * 1024 * 1024)
+            with socket.create_connection((host, int(port)), timeout=30) as conn:
+                conn.sendall(b"POST /hooks/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\n"
+                             + f"Content-Length: {len(body)}\r\n\r\n".encode())
+                with contextlib.suppress(OSError):  # it may answer, and close, before the body is all sent
+                    conn.sendall(body)
+                return int(conn.recv(64).split()[1])
+
+        with ThreadPoolExecutor(20) as pool:
+            statuses = list(pool.map(lambda _: big_unsigned_body(), range(20)))
+        grown = (_rss_kib(served.process.pid) - before) / 1024
+        assert statuses == [413] * 20 and grown < 60, (statuses, grown)
+
+        with socket.create_connection((host, int(port)), timeout=30) as idle:  # sends nothing
+            started = time.monotonic()
+            assert idle.recv(1) == b""  # closed by the server
+            closed = time.monotonic() - started
+        assert closed <= 10, closed
+
+        mark = len(served.events)
+        payload = {"ref": "refs/heads/main", "after": "0" * 40}
+        answers = [served.deliver(payload, delivery="captured-once") for _ in range(20)]
+        assert answers[0][0] == 202 and {a for a in answers[1:]} == {(200, "delivery captured-once came already; "
+                                                                       "nothing done\n")}
+        time.sleep(2)
+        assert len(served.syncs(mark)) <= 1, served.syncs(mark)
+        assert served.get("/readyz") == (200, "leader\n")
+        print(f"RSS grew {grown:.1f} MiB for 20 bodies of 25 MB; an idle connection closed after {closed:.1f} s")
+    finally:
         assert served.stop() == 0, served.log

@@ -199,16 +199,15 @@ def test_the_endpoint_answers_500_when_a_route_fails_and_413_for_a_body_too_big(
     def route(request: Request) -> httpserver.Answer:
         raise KeyError("bug")
 
-    server = httpserver.start(("127.0.0.1", 0), route, max_body=10)
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    server = httpserver.start(("127.0.0.1", 0), route, httpserver.Limits(max_body=10))
+    url = f"http://127.0.0.1:{server.address[1]}"
     try:
         for data, status in ((None, 500), (b"x" * 11, 413)):
             with pytest.raises(urllib.error.HTTPError) as answer:
                 urllib.request.urlopen(urllib.request.Request(url + "/x", data=data), timeout=10)
             assert answer.value.code == status
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def test_serve_stops_at_start_with_exit_2_on_a_busy_port_or_a_bad_option(tmp_path: Path) -> None:

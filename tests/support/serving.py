@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,10 @@ class Served:
             return e.code, e.read().decode("utf-8")
 
     def deliver(self, payload: dict[str, Any], event: str = "push", secret: str | None = SECRET,
-                delivery: str = "d-1") -> tuple[int, str]:
-        """A GitHub webhook delivery, signed with `secret` (None: unsigned)."""
+                delivery: str | None = None) -> tuple[int, str]:
+        """A GitHub webhook delivery, signed with `secret` (None: unsigned); its id a new one unless given (the same
+        id twice is a replay)."""
+        delivery = delivery or uuid.uuid4().hex
         body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": delivery}
         if secret is not None:

@@ -1,12 +1,21 @@
-"""The HTTP endpoint of `fieldsync serve`: a small threaded server that hands each request to a route and writes
-back what the route answers. Routing and answers live in the use case; this module only speaks HTTP."""
+"""The HTTP endpoint of `fieldsync serve`, on waitress (a maintained WSGI server, chosen for its limits): it hands
+each request to a route and writes back what the route answers. Routing and answers live in the use case; this
+module only speaks HTTP.
+
+Its limits hold against a hostile client: a body over `max_body` is answered 413 unread (bodies over 512 KiB are
+buffered on disk while read, not in memory); a connection that sends nothing for `idle` seconds is closed; at most
+`connections` are open at once (more wait in the listen backlog); requests are answered by `threads` threads, and
+connections are read by one event loop, so idle connections hold no thread.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
+from typing import Any
 
 from ..errors import UsageError
 
@@ -26,6 +35,14 @@ class Answer:
     content_type: str = "text/plain; charset=utf-8"
 
 
+@dataclass(frozen=True)
+class Limits:
+    max_body: int  # bytes
+    idle: int = 8  # seconds a connection may send nothing (waitress checks every second)
+    connections: int = 128  # open at once
+    threads: int = 4  # answering at once
+
+
 Route = Callable[[Request], Answer]
 
 
@@ -37,52 +54,50 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def start(listen: tuple[str, int], route: Route, max_body: int) -> ThreadingHTTPServer:
-    """Serve in a daemon thread until `shutdown()`; a body over `max_body` bytes is answered 413 unread."""
+def _app(route: Route) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        request = Request(environ["REQUEST_METHOD"], environ.get("PATH_INFO") or "/", headers,
+                          environ["wsgi.input"].read(length) if length else b"")
+        try:
+            answer = route(request)
+        except Exception as e:  # a bug in a route: an answer, never a dropped connection
+            answer = Answer(500, f"internal error: {type(e).__name__}: {e}\n")
+        data = answer.body.encode("utf-8")
+        start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}",
+                       [("Content-Type", answer.content_type), ("Content-Length", str(len(data)))])
+        return [data]
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "fieldsync"
+    return app
 
-        def _handle(self) -> None:
-            length = self.headers.get("Content-Length", "0")
-            if not length.isdigit() or int(length) > max_body:
-                self._send(Answer(413, f"the body must be at most {max_body} bytes\n"), close=True)
-                return
-            body = self.rfile.read(int(length))
-            path = self.path.split("?", 1)[0]
-            try:
-                answer = route(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}, body))
-            except Exception as e:  # a bug in a route: an answer, never a dropped connection
-                answer = Answer(500, f"internal error: {type(e).__name__}: {e}\n")
-            self._send(answer)
 
-        def _send(self, answer: Answer, close: bool = False) -> None:
-            data = answer.body.encode("utf-8")
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(data)))
-            if close:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            self.wfile.write(data)
+class Server:
+    """Serving in a daemon thread until `stop()`."""
 
-        do_GET = do_POST = _handle
+    def __init__(self, listen: tuple[str, int], route: Route, limits: Limits) -> None:
+        from waitress.server import create_server
 
-        def log_message(self, format: str, *args: object) -> None:  # the service logs what matters itself
-            pass
+        quiet = logging.getLogger("waitress")  # its warnings (a queue that grows under a flood) are not the log's
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
+        try:
+            self._server = create_server(
+                _app(route), host=listen[0], port=listen[1], threads=limits.threads,
+                connection_limit=limits.connections, channel_timeout=limits.idle, cleanup_interval=1,
+                max_request_body_size=limits.max_body, ident="fieldsync", expose_tracebacks=False)
+        except OSError as e:
+            raise UsageError(f"--listen {listen[0]}:{listen[1]}: {e.strerror}") from None
+        self.address: tuple[str, int] = (self._server.effective_host, int(self._server.effective_port))
+        threading.Thread(target=self._server.run, name="http", daemon=True).start()
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 1024  # the listen backlog: a burst of deliveries must not meet connection resets
+    def stop(self) -> None:
+        """Stop taking connections, close those open, and let the answering threads go."""
+        self._server.close()
+        for channel in list(self._server._map.values()):  # noqa: SLF001 - waitress keeps its channels there
+            channel.close()
+        self._server.task_dispatcher.shutdown(timeout=1)
 
-        def handle_error(self, request: object, client_address: object) -> None:
-            pass  # a client that went away mid-answer: nothing to report, and never a traceback
 
-    try:
-        server = Server(listen, Handler)
-    except OSError as e:
-        raise UsageError(f"--listen {listen[0]}:{listen[1]}: {e.strerror}") from None
-    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
-    return server
+def start(listen: tuple[str, int], route: Route, limits: Limits) -> Server:
+    return Server(listen, route, limits)

@@ -14,6 +14,7 @@ from enum import Enum
 from types import MappingProxyType
 
 from .metrics import MetricState
+from .webhook import Deliveries
 
 
 class Role(Enum):
@@ -47,6 +48,7 @@ class Snapshot:
     role: Role = Role.ELECTING
     problems: Mapping[Source, Reason] = field(default_factory=lambda: MappingProxyType({}))
     metrics: MetricState = field(default_factory=MetricState)
+    deliveries: Deliveries = ()  # the webhook deliveries acted on lately, to tell a replay
 
     def with_problem(self, source: Source, reason: Reason | None) -> Snapshot:
         """This snapshot with `source`'s problem set (None: cleared); the other sources' stay."""

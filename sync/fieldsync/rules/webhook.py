@@ -11,7 +11,7 @@ import hmac
 import json
 from dataclasses import dataclass, replace
 
-MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+MAX_BODY = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB, but a push's is a few KB: a few hundred commits fit
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,26 @@ def judge(secret: bytes | None, event: str | None, header: str | None, body: byt
         return Verdict(200, "ignored", f"push to {ref} ignored: serve follows refs/heads/{branch}")
     return Verdict(202, "accepted", "fetch and sync triggered", sync=True,
                    commit=after if isinstance(after, str) else None)
+
+
+REPLAY_WINDOW = 3600.0  # seconds a delivery's id is remembered
+REMEMBERED = 1000  # delivery ids at the most
+
+Deliveries = tuple[tuple[str, float], ...]  # (X-GitHub-Delivery id, when it came), oldest first
+
+
+def remember(recent: Deliveries, delivery: str, now: float) -> tuple[bool, Deliveries]:
+    """(whether `delivery` came already within the window: a replay; the ids remembered after this one)."""
+    kept = tuple((d, at) for d, at in recent if now - at < REPLAY_WINDOW)[-(REMEMBERED - 1):]
+    if any(d == delivery for d, _ in kept):
+        return True, kept
+    return False, (*kept, (delivery, now))
+
+
+def forget(recent: Deliveries, delivery: str) -> Deliveries:
+    """The ids remembered without `delivery`: one not acted on may come again."""
+    return tuple((d, at) for d, at in recent if d != delivery)
+
+
+def duplicate(delivery: str) -> Verdict:
+    return Verdict(200, "ignored", f"delivery {delivery} came already; nothing done")

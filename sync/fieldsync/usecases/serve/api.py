@@ -3,14 +3,16 @@ delivery to whoever syncs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ... import __version__
 from ...adapters.httpserver import Answer, Request
 from ...rules import metrics, webhook
-from ...rules.readiness import readiness
+from ...rules.readiness import Snapshot, readiness
 from .options import Log
 from .state import Store
 
@@ -45,10 +47,27 @@ class Api:
         headers = request.headers
         verdict = webhook.judge(self.secret(), headers.get("x-github-event"), headers.get("x-hub-signature-256"),
                                 request.body, self.branch)
-        if verdict.sync:
+        delivery = headers.get("x-github-delivery")
+        if verdict.sync and delivery and self._replayed(delivery):
+            verdict = webhook.duplicate(delivery)
+        elif verdict.sync:
             verdict = self.on_push(verdict)
+            if verdict.status >= 300 and delivery:  # not acted on: GitHub may deliver it again
+                self.store.update(lambda s: replace(s, deliveries=webhook.forget(s.deliveries, delivery)))
         self.store.count(lambda m: metrics.delivered(m, verdict.result))
         self.log({"event": "webhook", "delivery": headers.get("x-github-delivery"),
                   "github_event": headers.get("x-github-event"), "result": verdict.result, "status": verdict.status,
                   "commit": verdict.commit, "message": verdict.message})
         return Answer(verdict.status, verdict.message + "\n")
+
+    def _replayed(self, delivery: str) -> bool:
+        """Whether a signed push with this id came already (a captured delivery sent again); remembered if not."""
+        replayed = False
+
+        def change(s: Snapshot) -> Snapshot:
+            nonlocal replayed
+            replayed, deliveries = webhook.remember(s.deliveries, delivery, time.time())
+            return replace(s, deliveries=deliveries)
+
+        self.store.update(change)
+        return replayed

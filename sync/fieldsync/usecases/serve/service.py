@@ -16,7 +16,6 @@ import json
 import threading
 import time
 from dataclasses import replace
-from typing import Any
 
 from ... import __version__
 from ...adapters import httpserver
@@ -50,14 +49,14 @@ class Service:
         self.api = Api(self.store, options.branch, lambda: self.secret, self._pass_on, log)
         self.elector: Elector | None = None
         self.term: Term | None = None
-        self._server: Any = None
+        self._server: httpserver.Server | None = None
         self._thread = threading.Thread(target=self._work, name="worker", daemon=True)
 
     # --- life cycle ---------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._server = httpserver.start(self.o.listen, self.api.route, webhook.MAX_BODY)
-        host, port = self._server.server_address[:2]
+        self._server = httpserver.start(self.o.listen, self.api.route, httpserver.Limits(webhook.MAX_BODY))
+        host, port = self._server.address
         self.log({"event": "started", "version": __version__, "listen": f"{host}:{port}",
                   "source": self.o.git_url or self.o.repo, "branch": self.o.branch if self.o.git_url else None})
         self._thread.start()
@@ -95,8 +94,8 @@ class Service:
                                                          f"it expires by itself within {SESSION_TTL} s"})
         if self.term is not None:
             self.term.ended.set()
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.stop()
         self.log({"event": "stopped"})
 
     def _release(self, elector: Elector) -> None:
@@ -106,10 +105,10 @@ class Service:
 
     def _work(self) -> None:
         s = self.worker.first_fetch()
-        if s is None:
+        if s is None or self._server is None:
             return
         self.elector = Elector(lambda: self.o.connect(s.consul_addresses), leader_key(s.key, s.state_prefix),
-                               self._on_leader, self._on_consul, port=self._server.server_address[1])
+                               self._on_leader, self._on_consul, port=self._server.address[1])
         self.elector.start()
         self.worker.loop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from ...rules import metrics
 from ...rules.readiness import Reason, Role, Snapshot, Source
@@ -30,11 +31,11 @@ class Store:
 
     def count(self, change: Callable[[metrics.MetricState], metrics.MetricState]) -> None:
         """Change the metrics."""
-        self.update(lambda s: Snapshot(s.role, s.problems, change(s.metrics)))
+        self.update(lambda s: replace(s, metrics=change(s.metrics)))
 
     def role(self, role: Role) -> Role:
         """Set the role (and with it what the metrics export); the role before."""
-        before, _ = self.update(lambda s: Snapshot(role, s.problems, metrics.role(s.metrics, role is Role.LEADER)))
+        before, _ = self.update(lambda s: replace(s, role=role, metrics=metrics.role(s.metrics, role is Role.LEADER)))
         return before.role
 
     def problem(self, source: Source, reason: Reason | None, detail: str | None = None) -> None:
