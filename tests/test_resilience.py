@@ -3,17 +3,23 @@ Consul, Prometheus, git and HTTP."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
+import shutil
 import signal
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pygit2
 from support import kv
-from support.badhttp import serving, silent
-from support.gitrepo import GitRepo
-from support.serving import Served, secret_file
+from support.badhttp import redirect_to, serving, silent
+from support.commands import cli
+from support.githttp import git_over_http
+from support.gitrepo import GitRepo, bare_remote, push
+from support.serving import Served, secret_file, serve_clone
 
 from fieldsync.localservers import ConsulAgent, Prometheus, RecordingProxy
 
@@ -166,3 +172,130 @@ def test_the_listener_holds_against_big_bodies_idle_connections_and_replays(
         print(f"RSS grew {grown:.1f} MiB for 20 bodies of 25 MB; an idle connection closed after {closed:.1f} s")
     finally:
         assert served.stop() == 0, served.log
+
+
+def _open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _packs(workdir: Path) -> int:
+    return len(list((workdir / "objects" / "pack").glob("*.pack")))
+
+
+def test_pushes_leave_no_descriptors_nor_pack_files_behind(consul: ConsulAgent, example_prometheus: Prometheus,
+                                                          field_repo: GitRepo, tmp_path: Path) -> None:
+    pushes = int(os.environ.get("FIELDSYNC_PUSHES", "300"))
+    remote, work = bare_remote(tmp_path / "remote.git", field_repo), tmp_path / "work"
+    served = serve_clone(consul, remote, work, example_prometheus.url, "resilience/pushes",
+                         secret=secret_file(tmp_path))
+    try:
+        served.wait_for(lambda e: e["event"] == "sync")
+        fds, packs = _open_fds(served.process.pid), _packs(work)
+        for n in range(pushes):
+            field_repo.write("fields/site.yaml", f"name: site\ndisplay_name: Site {n}\n")
+            commit = field_repo.commit(f"push {n}")
+            push(field_repo)
+            mark = len(served.events)
+            assert served.deliver({"ref": "refs/heads/main", "after": commit})[0] == 202
+            served.wait_for(lambda e, commit=commit: e["event"] == "sync" and e["commit"] == commit, after=mark)
+        grown = (_open_fds(served.process.pid) - fds, _packs(work) - packs)
+        assert grown[0] <= 5 and grown[1] <= 5, grown
+        assert kv.records(consul, "resilience/pushes")["site"]["display_name"] == f"Site {pushes - 1}"
+        print(f"{pushes} pushes: open descriptors {fds} -> {fds + grown[0]}, pack files {packs} -> "
+              f"{packs + grown[1]}")
+    finally:
+        assert served.stop() == 0, served.log
+
+
+def _serving_after_first_sync(consul: ConsulAgent, field_repo: GitRepo, prometheus: Prometheus, tmp_path: Path,
+                              key: str) -> tuple[Served, Path, str]:
+    remote = bare_remote(tmp_path / "remote.git", field_repo)
+    served = serve_clone(consul, remote, tmp_path / "work", prometheus.url, key, "--interval", "2",
+                         secret=secret_file(tmp_path))
+    served.wait_for(lambda e: e["event"] == "sync" and e["outcome"] == "written")
+    return served, tmp_path / "work", remote
+
+
+def test_a_damaged_clone_is_made_again_and_synced_within_one_interval(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
+    key = "resilience/damaged"
+    served, work, _ = _serving_after_first_sync(consul, field_repo, example_prometheus, tmp_path, key)
+    try:
+        for path in (work / "objects").iterdir():  # every object gone: packs and loose ones
+            shutil.rmtree(path) if path.name != "pack" else [p.unlink() for p in path.iterdir()]
+        field_repo.write("fields/site.yaml", "name: site\ndisplay_name: After The Damage\n")
+        commit = field_repo.commit("after the damage")
+        push(field_repo)
+        mark = len(served.events)
+        synced = served.wait_for(lambda e: e["event"] == "sync" and e["commit"] == commit, timeout=10, after=mark)
+        assert synced["outcome"] == "written", served.log
+        assert any(e["event"] == "reclone" for e in served.events[mark:]), served.log
+        assert kv.records(consul, key)["site"]["display_name"] == "After The Damage"
+        assert served.metric("fieldsync_clone_remade_total") == 1 and served.wait_ready() == "leader"
+    finally:
+        assert served.stop() == 0, served.log
+
+
+def test_a_deleted_branch_is_refused_and_named_until_it_is_back(
+        consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
+    key = "resilience/branch-gone"
+    served, _, remote = _serving_after_first_sync(consul, field_repo, example_prometheus, tmp_path, key)
+    try:
+        before = kv.live(consul, key)
+        pygit2.Repository(remote.removeprefix("file://")).references.delete("refs/heads/main")
+        mark = len(served.events)
+        failed = served.wait_for(lambda e: e["event"] == "sync" and e["outcome"] != "written", timeout=15, after=mark)
+        assert "has no branch main" in failed["error"], served.log
+        assert served.get("/readyz") == (503, "the branch is gone from the remote\n")
+        assert kv.live(consul, key) == before  # nothing synced from what the clone last had
+        push(field_repo)
+        assert served.wait_ready() == "leader"
+    finally:
+        assert served.stop() == 0, served.log
+
+
+def test_a_rewritten_history_is_refused_and_named(consul: ConsulAgent, example_prometheus: Prometheus,
+                                                 field_repo: GitRepo, tmp_path: Path) -> None:
+    key = "resilience/rewritten"
+    served, _, _ = _serving_after_first_sync(consul, field_repo, example_prometheus, tmp_path, key)
+    try:
+        first = field_repo.repo.head.target
+        field_repo.write("fields/site.yaml", "name: site\ndisplay_name: Dropped Later\n")
+        dropped = field_repo.commit("a commit the force-push drops")
+        push(field_repo)
+        served.wait_for(lambda e: e["event"] == "sync" and e["commit"] == dropped and e["outcome"] == "written")
+        field_repo.repo.reset(first, pygit2.enums.ResetMode.HARD)
+        field_repo.write("fields/team.yaml", "name: team\ndisplay_name: After The Force-Push\n")
+        rewritten = field_repo.commit("a new commit on the rewritten history")
+        push(field_repo)  # forced
+        mark = len(served.events)
+        refused = served.wait_for(lambda e: e["event"] == "sync" and e["commit"] == rewritten, timeout=15, after=mark)
+        assert refused["outcome"] == "refused" and "history was rewritten" in refused["reason"], served.log
+        assert kv.records(consul, key)["site"]["display_name"] == "Dropped Later"  # left as it was
+        code, output = cli(consul, "sync", "--repo", str(field_repo.path), "--key", key, "--prometheus",
+                           example_prometheus.url, "--allow-rollback")
+        assert code == 0 and kv.records(consul, key)["team"]["display_name"] == "After The Force-Push", output
+    finally:
+        assert served.stop() == 0, served.log
+
+
+def test_the_git_token_goes_to_the_configured_host_only(consul: ConsulAgent, example_prometheus: Prometheus,
+                                                       field_repo: GitRepo, tmp_path: Path) -> None:
+    """A remote that redirects elsewhere (another host) gets no token from a credentials callback: libgit2 would
+    hand it to whichever host asks."""
+    bare_remote(tmp_path / "remotes" / "fields.git", field_repo)
+    token = tmp_path / "token"
+    token.write_text("s3cr3t-token\n")
+    seen: list[str] = []
+    with git_over_http(tmp_path / "remotes", "s3cr3t-token", seen) as elsewhere, \
+            serving(redirect_to(elsewhere)) as (redirector, _):
+        configured = redirector.replace("127.0.0.1", "localhost") + "/fields.git"
+        served = serve_clone(consul, configured, tmp_path / "work", example_prometheus.url, "resilience/redirect",
+                             "--git-token-file", str(token))
+        try:
+            failed = served.wait_for(lambda e: e["event"] == "fetch")
+        finally:
+            assert served.stop() == 0, served.log
+    assert not any("s3cr3t" in base64.b64decode(a.removeprefix("Basic ") or b"").decode(errors="replace")
+                   for a in seen), seen
+    assert "no credentials for 127.0.0.1: they are for localhost only" in failed["error"], served.log

@@ -33,7 +33,10 @@ def test_rollback_refuses_an_older_commit_and_an_unknown_one_only() -> None:
     assert guards.rollback(Position(Lineage.UNKNOWN, LIVE, OURS)) == (
         "the live document was built from commit bbbbbbbbbbbb, which this repository does not have; fetch it first, "
         "so that an older revision is not written over a newer one")
-    for lineage in (Lineage.SAME, Lineage.BEHIND, Lineage.DIVERGED, Lineage.FOREIGN, Lineage.ABSENT):
+    assert guards.rollback(Position(Lineage.DIVERGED, LIVE, OURS, 1, 2)) == (
+        "the live document was built from bbbbbbbbbbbb, which is not in the history of aaaaaaaaaaaa (the history was "
+        "rewritten, by a force-push say: writing would drop what it held)")
+    for lineage in (Lineage.SAME, Lineage.BEHIND, Lineage.FOREIGN, Lineage.ABSENT):
         assert guards.rollback(Position(lineage, LIVE, OURS)) is None
 
 

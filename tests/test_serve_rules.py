@@ -164,6 +164,10 @@ def test_the_service_metrics_start_as_a_standby_with_nothing_counted() -> None:
     assert 'fieldsync_webhook_deliveries_total{result="accepted"} 1.0' in text
     assert "fieldsync_drift_events_total 0.0" in text and "fieldsync_leader 0.0" in text
     assert "fieldsync_leader" not in metrics.exposition(metrics.MetricState(), "1.0")  # not in a one-shot textfile
+    assert "fieldsync_leader_stepdowns_total 0.0" in text and "fieldsync_clone_remade_total 0.0" in text
+    counted = metrics.recloned(metrics.stepped_down(metrics.stepped_down(state)))
+    assert (counted.stepdowns, counted.reclones) == (2.0, 1.0)
+    assert metrics.recloned(metrics.MetricState()).reclones == 1.0
 
 
 def test_timers_hold_every_trigger_until_the_retry_after_a_failure() -> None:

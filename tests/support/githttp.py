@@ -14,12 +14,15 @@ from pathlib import Path
 
 
 @contextmanager
-def git_over_http(root: Path, token: str) -> Iterator[str]:
-    """The base URL of a server for the bare repositories under `root`, reading and pushing with `token` only."""
+def git_over_http(root: Path, token: str, seen: list[str] | None = None) -> Iterator[str]:
+    """The base URL of a server for the bare repositories under `root`, reading and pushing with `token` only; the
+    Authorization header of every request goes to `seen`."""
     backend = subprocess.run(["git", "--exec-path"], capture_output=True, text=True, check=True).stdout.strip()
 
     class Handler(BaseHTTPRequestHandler):
         def _serve(self) -> None:
+            if seen is not None:
+                seen.append(self.headers.get("Authorization", ""))
             credentials = self.headers.get("Authorization", "").removeprefix("Basic ")
             try:
                 _, _, password = base64.b64decode(credentials).decode().partition(":")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..errors import UsageError
 from ..model import FIELDS_DIR, Entry, GitInfo
@@ -257,13 +260,21 @@ def merge_base(repo: pygit2.Repository, one: str, other: str) -> str | None:
     return str(base) if base is not None else None
 
 
-Credentials = Any  # pygit2.UserPass | pygit2.Keypair | None
+@dataclass(frozen=True)
+class Credentials:
+    """What authenticates to a remote (a pygit2 UserPass or Keypair; None: nothing), and the one host it is for: a
+    redirect elsewhere never gets it."""
+
+    credential: Any
+    host: str | None
 
 
-def remote_credentials(token_file: str | None = None, ssh_key: str | None = None) -> Credentials:
-    """Credentials for a remote: an HTTPS token (read now, so that a rotated file is picked up) or an SSH key."""
+def remote_credentials(url: str, token_file: str | None = None, ssh_key: str | None = None) -> Credentials:
+    """Credentials for the remote `url`: an HTTPS token (read now, so that a rotated file is picked up) or an SSH
+    key."""
     import pygit2
 
+    host = urlsplit(url).hostname if "://" in url else url.rpartition("@")[2].partition(":")[0]
     token = None
     if token_file:
         try:
@@ -274,8 +285,32 @@ def remote_credentials(token_file: str | None = None, ssh_key: str | None = None
     if ssh_key:
         if not os.path.isfile(ssh_key):
             raise SourceError(f"git SSH key {ssh_key}: no such file")
-        return pygit2.Keypair("git", f"{ssh_key}.pub" if os.path.isfile(f"{ssh_key}.pub") else None, ssh_key, "")
-    return pygit2.UserPass("x-access-token", token) if token else None
+        return Credentials(pygit2.Keypair("git", f"{ssh_key}.pub" if os.path.isfile(f"{ssh_key}.pub") else None,
+                                          ssh_key, ""), host)
+    return Credentials(pygit2.UserPass("x-access-token", token) if token else None, host)
+
+
+def _callbacks(credentials: Credentials) -> Any:
+    """libgit2's callbacks for a remote call: the credentials, for their own host only; and the refusals a push
+    reports, gathered in `.refused`."""
+    import pygit2
+
+    class Callbacks(pygit2.RemoteCallbacks):
+        refused: list[str] = []
+
+        def credentials(self, url: str, username_from_url: str | None, allowed_types: int) -> Any:
+            asked = urlsplit(url).hostname if "://" in url else url.rpartition("@")[2].partition(":")[0]
+            if credentials.credential is None or asked != credentials.host:
+                raise pygit2.GitError(f"no credentials for {asked}: they are for {credentials.host} only")
+            return credentials.credential
+
+        def push_update_reference(self, refname: str, message: str | None) -> None:
+            if message:
+                self.refused.append(f"{refname}: {message}")
+
+    callbacks = Callbacks()
+    callbacks.refused = []
+    return callbacks
 
 
 def clone_or_open(url: str, workdir: str, credentials: Credentials) -> pygit2.Repository:
@@ -294,49 +329,60 @@ def clone_or_open(url: str, workdir: str, credentials: Credentials) -> pygit2.Re
             raise SourceError(f"--workdir {workdir} holds a clone of {origin}, not of {url}; give another directory")
         return repo
     try:
-        return pygit2.clone_repository(url, workdir, bare=True,
-                                       callbacks=pygit2.RemoteCallbacks(credentials=credentials))
+        return pygit2.clone_repository(url, workdir, bare=True, callbacks=_callbacks(credentials))
     except pygit2.GitError as e:
         raise SourceError(f"cloning {url}: {_remote_reason(e)}") from None
 
 
-def fetch_branch(repo: pygit2.Repository, branch: str, credentials: Credentials) -> str:
-    """Fetch `branch` from origin, point the local branch and HEAD at it, and return its commit."""
+def reclone(url: str, workdir: str, credentials: Credentials) -> pygit2.Repository:
+    """A fresh bare clone of `url` in `workdir`, replacing what is there (a damaged clone)."""
+    for name in os.listdir(workdir) if os.path.isdir(workdir) else ():
+        path = os.path.join(workdir, name)
+        shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+    return clone_or_open(url, workdir, credentials)
+
+
+class BranchGone(SourceError):
+    """The remote has no such branch (deleted, or never made)."""
+
+
+def _fetch(repo: pygit2.Repository, branch: str, credentials: Credentials) -> str | None:
+    """Fetch `branch` from origin into its remote-tracking ref, dropped first so that a branch deleted there is
+    seen; its commit, or None when origin has no such branch. The repository's file handles are released after."""
     import pygit2
 
+    tracking = f"refs/remotes/origin/{branch}"
+    if tracking in repo.references:
+        repo.references.delete(tracking)
     try:
-        repo.remotes["origin"].fetch([f"+refs/heads/{branch}:refs/remotes/origin/{branch}"],
-                                     callbacks=pygit2.RemoteCallbacks(credentials=credentials))
+        repo.remotes["origin"].fetch([f"+refs/heads/{branch}:{tracking}"], callbacks=_callbacks(credentials))
     except (pygit2.GitError, KeyError) as e:
         raise SourceError(f"fetching {branch} from {_origin(repo)}: {_remote_reason(e)}") from None
-    try:
-        oid = repo.references[f"refs/remotes/origin/{branch}"].target
-    except KeyError:
-        raise SourceError(f"{_origin(repo)} has no branch {branch}") from None
+    finally:
+        repo.free()
+    return str(repo.references[tracking].target) if tracking in repo.references else None
+
+
+def fetch_branch(repo: pygit2.Repository, branch: str, credentials: Credentials) -> str:
+    """Fetch `branch` from origin, point the local branch and HEAD at it, and return its commit; BranchGone when
+    origin has no such branch."""
+    oid = _fetch(repo, branch, credentials)
+    if oid is None:
+        raise BranchGone(f"{_origin(repo)} has no branch {branch} (deleted?)")
     repo.references.create(f"refs/heads/{branch}", oid, force=True)
     repo.set_head(f"refs/heads/{branch}")
-    return str(oid)
+    return oid
 
 
 def fetch_tip(repo: pygit2.Repository, branch: str, credentials: Credentials) -> str | None:
     """Fetch `branch` from origin into the local branch of that name, leaving HEAD alone; its commit, or None (and
     no local branch) when origin has no such branch."""
-    import pygit2
-
-    tracking = f"refs/remotes/origin/{branch}"
-    for stale in (tracking, f"refs/heads/{branch}"):
-        if stale in repo.references:
-            repo.references.delete(stale)
-    try:
-        repo.remotes["origin"].fetch([f"+refs/heads/{branch}:{tracking}"],
-                                     callbacks=pygit2.RemoteCallbacks(credentials=credentials))
-    except (pygit2.GitError, KeyError) as e:
-        raise SourceError(f"fetching {branch} from {_origin(repo)}: {_remote_reason(e)}") from None
-    if tracking not in repo.references:
-        return None
-    oid = repo.references[tracking].target
-    repo.references.create(f"refs/heads/{branch}", oid, force=True)
-    return str(oid)
+    if f"refs/heads/{branch}" in repo.references:
+        repo.references.delete(f"refs/heads/{branch}")
+    oid = _fetch(repo, branch, credentials)
+    if oid is not None:
+        repo.references.create(f"refs/heads/{branch}", oid, force=True)
+    return oid
 
 
 def push_branch(repo: pygit2.Repository, branch: str, credentials: Credentials, delete: bool = False) -> None:
@@ -344,22 +390,70 @@ def push_branch(repo: pygit2.Repository, branch: str, credentials: Credentials, 
     the remote refuses."""
     import pygit2
 
-    refused: list[str] = []
-
-    class Callbacks(pygit2.RemoteCallbacks):
-        def push_update_reference(self, refname: str, message: str | None) -> None:
-            if message:
-                refused.append(f"{refname}: {message}")
-
+    callbacks = _callbacks(credentials)
     source = "" if delete else f"refs/heads/{branch}"
     try:
-        repo.remotes["origin"].push([f"{source}:refs/heads/{branch}"], callbacks=Callbacks(credentials=credentials))
+        repo.remotes["origin"].push([f"{source}:refs/heads/{branch}"], callbacks=callbacks)
     except pygit2.GitError as e:
         raise SourceError(f"pushing {branch} to {_origin(repo)}: {_remote_reason(e)}") from None
-    if refused:
-        raise SourceError(f"{_origin(repo)} refused {'; '.join(refused)}")
+    finally:
+        repo.free()
+    if callbacks.refused:
+        raise SourceError(f"{_origin(repo)} refused {'; '.join(callbacks.refused)}")
     if delete and f"refs/heads/{branch}" in repo.references:
         repo.references.delete(f"refs/heads/{branch}")
+
+
+MAX_PACKS = 4  # pack files a clone may gather (each fetch adds one) before it is packed into one again
+OPEN_PACKS = 4  # pack files libgit2 keeps open in this process at the most (its default: no limit)
+
+
+def limit_open_packs() -> None:
+    """Cap the pack files libgit2 holds open, whichever repository objects (a run's own, not yet collected) hold
+    them: a long-running process must not gather descriptors, those of packs since deleted included."""
+    import pygit2
+
+    pygit2.settings.mwindow_file_limit = OPEN_PACKS
+
+
+def compact(repo: pygit2.Repository, max_packs: int = MAX_PACKS) -> bool:
+    """Pack every object of the clone into one pack file once fetches have left more than `max_packs`, and remove
+    the packs and loose objects it replaces; whether it did."""
+    objects = os.path.join(repo.path, "objects")
+    packs = os.path.join(objects, "pack")
+    before = set(os.listdir(packs)) if os.path.isdir(packs) else set()
+    if sum(name.endswith(".pack") for name in before) <= max_packs:
+        return False
+    repo.pack()
+    repo.free()
+    if not any(name.endswith(".pack") for name in set(os.listdir(packs)) - before):
+        return False
+    for name in before:
+        if name.startswith("pack-"):
+            os.remove(os.path.join(packs, name))
+    for name in os.listdir(objects):
+        if len(name) == 2 and all(c in "0123456789abcdef" for c in name):
+            shutil.rmtree(os.path.join(objects, name))
+    repo.free()
+    return True
+
+
+def intact(repo: pygit2.Repository, commit: str) -> bool:
+    """Whether every object of `commit`'s tree reads back: a clone damaged on disk (a pack gone or cut short) fails."""
+    import pygit2
+
+    try:
+        stack = [resolve_commit(repo, commit).tree]
+        while stack:
+            for entry in stack.pop():
+                obj = repo[entry.id]
+                if isinstance(obj, pygit2.Tree):
+                    stack.append(obj)
+                else:
+                    obj.read_raw()
+    except (KeyError, ValueError, SourceError, pygit2.GitError):
+        return False
+    return True
 
 
 def read_at(repo: pygit2.Repository, rev: str, path: str) -> bytes | None:

@@ -28,10 +28,14 @@ def position(live: Document | None, ours: str, counts: tuple[int, int] | None) -
 
 
 def rollback(where: Position) -> str | None:
-    """Writing `ours` over a document built from a newer commit, or from one this clone cannot place."""
+    """Writing `ours` over a document built from a newer commit, from one off its history (a rewritten history), or
+    from one this clone cannot place."""
     live = (where.live_commit or "")[:12]
     if where.lineage is Lineage.AHEAD:
         return f"the live document was built from {live}, which is newer than {where.ours[:12]}"
+    if where.lineage is Lineage.DIVERGED:
+        return (f"the live document was built from {live}, which is not in the history of {where.ours[:12]} (the "
+                "history was rewritten, by a force-push say: writing would drop what it held)")
     if where.lineage is Lineage.UNKNOWN:
         return (f"the live document was built from commit {live}, which this repository does not have; fetch it "
                 "first, so that an older revision is not written over a newer one")

@@ -39,6 +39,7 @@ class MetricState:
     deliveries: dict[str, float] | None = None
     drift_events: float | None = None
     stepdowns: float | None = None  # terms lost while the service ran: the session or the leader key
+    reclones: float | None = None  # damaged clones made again
 
 
 def observe(state: MetricState, outcome: str, seconds: float, now: float,
@@ -64,7 +65,17 @@ def observe(state: MetricState, outcome: str, seconds: float, now: float,
 def service(state: MetricState) -> MetricState:
     """The state of a service that has just started: a standby with no delivery and no drift event yet."""
     return replace(state, leader=0.0, deliveries=dict.fromkeys(DELIVERY_RESULTS, 0.0), drift_events=0.0,
-                   stepdowns=0.0)
+                   stepdowns=0.0, reclones=0.0)
+
+
+def stepped_down(state: MetricState) -> MetricState:
+    """One more term lost while the service ran."""
+    return replace(state, stepdowns=(state.stepdowns or 0) + 1)
+
+
+def recloned(state: MetricState) -> MetricState:
+    """One more damaged clone made again."""
+    return replace(state, reclones=(state.reclones or 0) + 1)
 
 
 def role(state: MetricState, leading: bool) -> MetricState:
@@ -153,6 +164,9 @@ class _Collector:
         if s.stepdowns is not None:
             yield CounterMetricFamily("fieldsync_leader_stepdowns", "Times this replica stopped leading while it ran "
                                       "(its session failed, or the leader key was taken).", value=s.stepdowns)
+        if s.reclones is not None:
+            yield CounterMetricFamily("fieldsync_clone_remade", "Times the clone of the git remote was found damaged "
+                                      "and made again.", value=s.reclones)
         if s.drift_events is not None:
             yield CounterMetricFamily("fieldsync_drift_events", "Times the live document was found with a new set of "
                                       "hand edits.", value=s.drift_events)

@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import replace
 
 from ... import __version__
 from ...adapters import httpserver
 from ...adapters.consul import SESSION_TTL
 from ...errors import FieldsyncError, UsageError
-from ...rules import webhook
+from ...rules import metrics, webhook
 from ...rules.config import leader_key, nudge_key
 from ...rules.readiness import Role, Source, consul_reason
 from .api import Api
@@ -44,7 +43,7 @@ class Service:
         self.stopping = threading.Event()
         self.store = Store(log)
         self.triggers = Triggers()
-        self.repository = Repository(options)
+        self.repository = Repository(options, self.store, log)
         self.worker = Worker(options, self.store, self.triggers, self.repository, self.stopping, log)
         self.api = Api(self.store, options.branch, lambda: self.secret, self._pass_on, log)
         self.elector: Elector | None = None
@@ -121,7 +120,7 @@ class Service:
             return
         if was is Role.LEADER and not self.stopping.is_set():  # stepped down: lost the session, or the key
             why = self.elector.why_ended if self.elector is not None else None
-            self.store.count(lambda m: replace(m, stepdowns=(m.stepdowns or 0) + 1))
+            self.store.count(metrics.stepped_down)
             self.log({"event": "standby", "reason": why})
         else:
             self.log({"event": "leader" if leading else "released" if self.stopping.is_set() else "standby"})

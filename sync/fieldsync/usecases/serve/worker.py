@@ -59,6 +59,7 @@ class Worker:
                 self.store.problem(Source.GIT, None)
                 return self.settings
             except Exception as e:  # a failing remote, and a bug: tried again
+                self.store.problem(Source.GIT, Reason.FIRST_FETCH)
                 failures += 1
                 wait = backoff(failures, max(self.o.interval, RETRY_CAP))
                 self.log({"event": "fetch", "error": problem(e), "retry_in_s": wait})
