@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pygit2
 import pytest
-from support.commands import cli, run_sync, synced
+from support.commands import PINNED, cli, run_sync, synced
 from support.gitrepo import GitRepo
 from support.kv import client, hand_edit, records, run_record
 from support.legacy import legacy_document, legacy_envelope, legacy_records
@@ -25,7 +29,7 @@ def test_a_legacy_document_is_adopted_without_force(shape: str, consul, example_
     key = f"adopt/{shape}"
     client(consul).kv.put(key, json.dumps(SHAPES[shape](), ensure_ascii=False).encode())
     repo = tmp_path / "fields-repo"
-    code, output = cli(consul, "init", str(repo), "--prometheus", prom.url, "--key", key)
+    code, output = cli(consul, "init", str(repo), "--prometheus", prom.url, "--key", key, "--fieldsync-source", PINNED)
     assert code == 0 and "hostname 172.16.1.26 (matched by external labels and fields)" in output, output
     git = GitRepo.open(repo)
     args = ("--repo", str(repo))  # key and servers come from the fieldsync.yaml init wrote
@@ -63,7 +67,7 @@ def test_plan_says_what_the_old_ui_would_show_differently_when_servers_are_named
     key = "adopt/renamed"
     client(consul).kv.put(key, json.dumps(legacy_document(), ensure_ascii=False).encode())
     repo = tmp_path / "fields-repo"
-    code, output = cli(None, "init", str(repo), "--prometheus", prom.url, "--key", key)
+    code, output = cli(None, "init", str(repo), "--prometheus", prom.url, "--key", key, "--fieldsync-source", PINNED)
     assert code == 0 and "servers are named after their URLs: no Consul given" in output, output
     assert cli(consul, "import", "--from-kv", "--repo", str(repo))[0] == 0
     code, output = cli(consul, "plan", "--worktree", "--repo", str(repo))
@@ -77,7 +81,7 @@ def test_init_makes_a_repository_to_adopt_in(tmp_path, example_config) -> None:
     prometheus_yml.write_text(example_config)
     repo = tmp_path / "new"
     code, output = cli(None, "init", str(repo), "--prometheus", str(prometheus_yml), "--prometheus",
-                       "http://prometheus.internal:9090", "--key", "platform/fields")
+                       "http://prometheus.internal:9090", "--key", "platform/fields", "--fieldsync-source", PINNED)
     assert code == 0, output
     git = GitRepo.open(repo)
     head = git.repo.head
@@ -90,7 +94,7 @@ def test_init_makes_a_repository_to_adopt_in(tmp_path, example_config) -> None:
     assert "key: \"platform/fields\"" in config and "drift: keep" in config
     assert "hostname: \"prometheus.internal\"" in config
     assert cli(None, "validate", "--no-cache", "--repo", str(repo)) == (0, "0 field file(s) valid\n")
-    code, output = cli(None, "init", str(repo))
+    code, output = cli(None, "init", str(repo), "--fieldsync-source", PINNED)
     assert code == 2 and "not empty" in output
 
 
@@ -272,5 +276,48 @@ def test_init_writes_the_workflows_this_repository_runs(name: str) -> None:
     ours = (root / ".github/workflows" / f"{name}.yml").read_text().splitlines()
     template = (root / "sync/fieldsync/templates/github" / f"{name}.yml").read_text().splitlines()[1:]
     differ = [(a, b) for a, b in zip(ours, template, strict=True) if a != b]
-    assert [b for _, b in differ] == ["      - name: Install fieldsync (the version pinned for this repository)",
-                                      "        run: pip install -r .github/fieldsync-requirements.txt"]
+    assert [b for _, b in differ] == [
+        "      - name: Install fieldsync (pinned to a commit or a wheel hash, never a bare name from an index)",
+        "        run: pip install -r .github/fieldsync-requirements.txt"]
+
+
+def test_inits_workflows_install_fieldsync_pinned_and_nothing_by_a_bare_name(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    commit = str(pygit2.Repository(str(root)).head.target)
+    remote = pygit2.clone_repository(str(root), str(tmp_path / "fieldsync.git"), bare=True)
+    url = "https://git.example.com/platform/fieldsync.git"
+    code, output = cli(None, "init", str(tmp_path / "new"), "--fieldsync-source", f"git+{url}@{commit}")
+    assert code == 0 and f"the workflows install fieldsync @ git+{url}@{commit}" in output, output
+    workflows = sorted((tmp_path / "new/.github/workflows").glob("*.yml"))
+    linted = subprocess.run([str(Path(sys.executable).with_name("actionlint")), *map(str, workflows)],
+                            capture_output=True, text=True)
+    assert linted.returncode == 0 and len(workflows) == 2, linted.stdout + linted.stderr
+    lines = [line.strip() for w in workflows for line in w.read_text().splitlines()]
+    assert [line for line in lines if "pip " in line] == ["run: pip install -r .github/fieldsync-requirements.txt"] * 2
+    uses = [line for line in lines if "uses:" in line]
+    assert len(uses) == 4 and all(re.search(r"@[0-9a-f]{40}  # v", line) for line in uses), uses
+    requirements_file = tmp_path / "new/.github/fieldsync-requirements.txt"
+    requirements = [r for r in requirements_file.read_text().splitlines() if r and not r.startswith("#")]
+    assert requirements[0] == f"fieldsync @ git+{url}@{commit}"
+    assert all(re.fullmatch(r"[a-z0-9._-]+==[0-9][^\s]*", r) for r in requirements[1:]), requirements
+    assert {"pygit2", "waitress", "attrs", "rpds-py"} <= {r.split("==")[0] for r in requirements[1:]}  # transitive
+    # pip resolves the file with no index at all: fieldsync from the commit at the URL (git sends the URL to a bare
+    # clone of this checkout), every dependency at its pinned version.
+    git_config = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{Path(remote.path).as_uri()}.insteadOf",
+                  "GIT_CONFIG_VALUE_0": url}
+    report = tmp_path / "report.json"
+    pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-build-isolation",
+           "--disable-pip-version-check", "--report", str(report), "-r", str(requirements_file)]
+    resolved = subprocess.run(pip, capture_output=True, text=True, env={**os.environ, **git_config}, timeout=600)
+    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+    (installed,) = [i for i in json.loads(report.read_text())["install"] if i["metadata"]["name"] == "fieldsync"]
+    assert installed["download_info"]["url"] == url and installed["download_info"]["vcs_info"]["commit_id"] == commit
+
+
+def test_init_refuses_to_guess_where_the_workflows_install_fieldsync_from(tmp_path: Path) -> None:
+    """The tests' fieldsync is an editable install from a directory no CI runner can reach."""
+    code, output = cli(None, "init", str(tmp_path / "new"))
+    assert code == 2 and "this fieldsync was installed from file://" in output, output
+    assert "give --fieldsync-source git+https://HOST/PATH@COMMIT" in output and not (tmp_path / "new").exists()
+    code, output = cli(None, "init", str(tmp_path / "new"), "--fieldsync-source", "fieldsync==0.1.0")
+    assert code == 2 and "not a pinned source" in output and not (tmp_path / "new").exists()

@@ -138,18 +138,26 @@ def validate(paths: tuple[str, ...], rev: str | None, repo: str, fmt: str, cache
 @click.option("--key", help="Consul KV key [default: skills/eye/metadata/fields].")
 @click.option("--consul-addr", help="Overrides CONSUL_HTTP_ADDR.")
 @click.option("--consul-token-file", type=click.Path(dir_okay=False), help="Overrides CONSUL_HTTP_TOKEN(_FILE).")
+@click.option("--fieldsync-source", metavar="SOURCE",
+              help="Where the workflows install fieldsync from: git+https://HOST/PATH@COMMIT (a full commit id) or "
+                   "https://HOST/PATH/fieldsync-VERSION-py3-none-any.whl#sha256=HEX [default: where this fieldsync "
+                   "was installed from, when that is one of these].")
 def init(directory: str, prometheus: tuple[str, ...], key: str | None, consul_addr: str | None,
-         consul_token_file: str | None) -> int:
+         consul_token_file: str | None, fieldsync_source: str | None) -> int:
     """Start a new repository to adopt fieldsync in: DIRECTORY becomes a git repository (branch main) whose first
     commit holds fieldsync.yaml, schema/, an empty fields/, the workflows and a pre-commit config.
 
     With Consul given (CONSUL_HTTP_ADDR or --consul-addr), each server is named with the hostname the live
-    document's server_status[] knows it by, as the old system's readers look sites up.
+    document's server_status[] knows it by, as the old system's readers look sites up. The workflows install
+    fieldsync pinned to a commit or to a wheel's hash, never by a name a package index resolves.
     """
+    from .usecases.init import fieldsync_source as pinned
     from .usecases.init import init as run
 
+    source = pinned(fieldsync_source)  # before Consul is asked anything
     kv = _consul(consul_addr, consul_token_file) if consul_addr or os.environ.get("CONSUL_HTTP_ADDR") else None
-    click.echo(render.initialized(directory, run(directory=directory, prometheus=prometheus, key=key, kv=kv)))
+    click.echo(render.initialized(directory, run(directory=directory, prometheus=prometheus, key=key, kv=kv,
+                                                 source=source)))
     return 0
 
 

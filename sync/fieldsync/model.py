@@ -298,6 +298,7 @@ class ServerMatch:
 class InitResult:
     commit: str
     key: str
+    source: str  # where the workflows install fieldsync from, pinned
     matches: tuple[ServerMatch, ...] = ()  # each server against the live document's server_status[], when read
     unmatched: tuple[str, ...] = ()  # hostnames of the live document that no server matched
     note: str | None = None  # why the servers are named after their URLs, when no document named them

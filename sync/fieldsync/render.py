@@ -411,6 +411,7 @@ def initialized(directory: str, result: InitResult) -> str:
     return "\n".join([
         *lines,
         f"initialized {directory} (branch main, commit {result.commit[:12]})",
+        f"the workflows install fieldsync @ {result.source} (.github/fieldsync-requirements.txt)",
         "next, with CONSUL_HTTP_ADDR (and a token that can read the key) set:",
         f"  cd {directory}",
         "  fieldsync import --from-kv      # the live document's customizations into fields/",

@@ -14,6 +14,9 @@ from fieldsync.localservers import ConsulAgent
 
 from .kv import KEY
 
+# A source init accepts for its workflows (the tests' fieldsync is an editable install, which a workflow cannot use).
+PINNED = "git+https://git.example.com/platform/fieldsync.git@" + "0" * 40
+
 
 def cli(agent: ConsulAgent | str | None, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """(exit code, stdout and stderr) of one command; an exception escaping the command fails the test."""

@@ -4,17 +4,18 @@ fields and example Prometheus would otherwise be written to a production key."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .. import __version__
 from ..adapters import files, git
 from ..adapters.consul import ConsulKV
 from ..errors import UsageError
 from ..model import FIELDS_DIR, InitResult, ServerMatch
-from ..rules import document, legacy, schemas
+from ..rules import document, legacy, pinning, schemas
 from ..rules.config import CONFIG_FILE, config_text, default_config, parse_config
 from ..rules.fieldcheck import PLACEHOLDER
 from .extract import Fetch, extract_all, fetch
@@ -28,13 +29,40 @@ def _template(name: str) -> bytes:
     return files.read_bytes(str(_TEMPLATES / name), "template")
 
 
+def _installed(name: str) -> tuple[str, list[str]] | None:
+    try:
+        found = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return found.version, found.requires or []
+
+
+def fieldsync_source(given: str | None) -> str:
+    """Where the workflows install fieldsync from: `given`, or where this fieldsync was installed from when the
+    workflows can reach it pinned (rules/pinning.py)."""
+    if given is not None:
+        return pinning.pinned_source(given)
+    try:
+        found = importlib.metadata.distribution(pinning.PROJECT)
+        direct_url = json.loads(found.read_text("direct_url.json") or "null")
+        where = str(direct_url["url"]) if direct_url else "a package index, by name"
+    except (importlib.metadata.PackageNotFoundError, ValueError, KeyError, TypeError):
+        direct_url, where = None, "somewhere its metadata does not say"
+    source = pinning.installed_from(direct_url)
+    if source is None:
+        raise UsageError(f"this fieldsync was installed from {where}, which is not a source the workflows can install "
+                         f"pinned: give --fieldsync-source {pinning.FORMS}")
+    return source
+
+
 def init(*, directory: str, prometheus: Sequence[str] = (), key: str | None = None, kv: ConsulKV | None = None,
-         fetch: Fetch = fetch) -> InitResult:
+         source: str | None = None, fetch: Fetch = fetch) -> InitResult:
     """Create `directory` as a git repository (branch main) with its first commit. With `kv`, the live document's
     server_status[] names each server as the old system did (rules/legacy.py: match_servers), so that its readers
-    find every site and "discovered in" as before."""
+    find every site and "discovered in" as before. The workflows install fieldsync from `source` (fieldsync_source)."""
     if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
         raise UsageError(f"{directory} exists and is not empty; init makes a new repository")
+    source = fieldsync_source(source)
     servers = servers_from_args([os.path.abspath(p) if os.path.exists(p) else p for p in prometheus])
     defaults = default_config()
     key = key or defaults.key
@@ -56,10 +84,8 @@ def init(*, directory: str, prometheus: Sequence[str] = (), key: str | None = No
         f"{FIELDS_DIR}/{PLACEHOLDER}": b"",
         ".github/workflows/validate.yml": _template("github/validate.yml"),
         ".github/workflows/sync.yml": _template("github/sync.yml"),
-        REQUIREMENTS: (f"# The fieldsync the workflows install: a pinned version from your package index, or\n"
-                       f"# fieldsync @ git+https://<your fieldsync repository>@<tag>\nfieldsync=={__version__}\n"
-                       ).encode(),
+        REQUIREMENTS: pinning.requirements_text(source, pinning.pins(_installed)).encode(),
         ".pre-commit-config.yaml": _template("pre-commit-config.yaml"),
     }
     commit = git.init_with_commit(directory, content, "fieldsync init")
-    return InitResult(commit, key, tuple(matches), tuple(unmatched), note)
+    return InitResult(commit, key, source, tuple(matches), tuple(unmatched), note)
