@@ -21,7 +21,8 @@ from support.githttp import git_over_http
 from support.gitrepo import GitRepo, bare_remote, push
 from support.serving import Served, secret_file, serve_clone
 
-from fieldsync.localservers import ConsulAgent, Prometheus, RecordingProxy
+from fieldsync.adapters.consul import SESSION_TTL
+from fieldsync.localservers import ConsulAgent, ConsulCluster, Prometheus, RecordingProxy
 
 
 def test_a_paused_replica_goes_on_after_each_resume(consul: ConsulAgent, example_prometheus: Prometheus,
@@ -101,6 +102,43 @@ def test_a_leader_cut_off_from_consul_steps_down_before_a_standby_takes_over(
         proxy.blackhole.clear()
         cut.stop(signal.SIGKILL)
         proxy.stop()
+
+
+def test_agentless_replicas_keep_one_leader_through_servers_behind_a_load_balancer(
+        tmp_path: Path, example_prometheus: Prometheus, field_repo: GitRepo) -> None:
+    """consul-k8s without agents: the replicas reach three Consul servers through one address that sends each request
+    to the next server. One leads and goes on leading (its session is renewed through any server); killed, it is
+    replaced within twice the session TTL, and the two never both lead."""
+    key = "resilience/agentless"
+    args = ("--repo", str(field_repo.path), "--key", key, "--prometheus", example_prometheus.url, "--agentless")
+    with ConsulCluster(tmp_path / "cluster") as cluster:
+        proxy = RecordingProxy([server.http_addr for server in cluster.servers])
+        first = Served(proxy.address, *args)
+        try:
+            assert first.wait_ready() == "leader"
+            second = Served(proxy.address, *args)
+            try:
+                assert second.wait_ready() == "standby"
+                started, both = time.monotonic(), 0
+                while time.monotonic() - started < 1.2 * SESSION_TTL:  # a check passed on the wrong server would end it
+                    both += first.metric("fieldsync_leader") == 1 and second.metric("fieldsync_leader") == 1
+                    assert first.metric("fieldsync_leader") == 1, first.log
+                    time.sleep(0.2)
+                assert first.metric("fieldsync_leader_stepdowns_total") == 0 and both == 0, first.log
+                assert not [path for _, path, _ in proxy.since(0) if path.startswith("/v1/agent/")]
+                first.stop(signal.SIGKILL)
+                killed = time.monotonic()
+                while second.metric("fieldsync_leader") != 1:
+                    assert time.monotonic() - killed < 2 * SESSION_TTL + 5, second.log
+                    time.sleep(0.1)
+                took = time.monotonic() - killed
+                assert second.wait_for(lambda e: e["event"] == "sync")["outcome"] == "unchanged", second.log
+                print(f"agentless: the standby led {took:.1f} s after the leader was killed")
+            finally:
+                assert second.stop() == 0, second.log
+        finally:
+            first.stop(signal.SIGKILL)
+            proxy.stop()
 
 
 def test_a_frozen_consul_agent_makes_the_replica_unready_and_it_recovers(

@@ -368,8 +368,9 @@ def scaffold(repo: str, prometheus: tuple[str, ...], config_path: str | None, br
 @click.option("--branch", default="main", show_default=True, help="The branch of --git-url to sync.")
 @click.option("--git-token-file", type=click.Path(dir_okay=False, exists=True), help="HTTPS token for --git-url.")
 @click.option("--git-ssh-key", type=click.Path(dir_okay=False, exists=True), help="SSH private key for --git-url.")
-@click.option("--listen", default="127.0.0.1:9469", show_default=True,
-              help="HOST:PORT of /metrics, /healthz, /readyz and POST /hooks/github.")
+@click.option("--listen", default="127.0.0.1:9469", show_default=True, envvar="FIELDSYNC_LISTEN", show_envvar=True,
+              help="HOST:PORT of /metrics, /healthz, /readyz and POST /hooks/github (the container image listens on "
+                   "0.0.0.0:9469).")
 @click.option("--webhook-secret-file", type=click.Path(dir_okay=False, exists=True),
               help="The GitHub webhook secret; without it, webhooks are refused.")
 @click.option("--interval", type=float, default=60.0, show_default=True,
@@ -383,6 +384,10 @@ def scaffold(repo: str, prometheus: tuple[str, ...], config_path: str | None, br
 @click.option("--grace", type=float, default=10.0, show_default=True,
               help="On SIGTERM, seconds to wait for the run in progress (which gives up before writing).")
 @click.option("--lock-timeout", type=float, help="Seconds a run waits for a concurrent sync [default: 60].")
+@click.option("--agentless", is_flag=True, envvar="FIELDSYNC_AGENTLESS", show_envvar=True,
+              help="CONSUL_HTTP_ADDR is Consul's servers (consul-k8s's dataplane mode, say: no agent on this node), "
+                   "maybe behind a load balancer: the election renews a session through any server instead of "
+                   "passing a check on one agent. A dead leader is replaced within 20 s instead of 10.")
 @click.option("--dry-run", is_flag=True, help="Build and compare, write nothing (a shadow of the real service).")
 @click.option("--allow-rollback", is_flag=True, help="Write the branch even if the live document is from a newer "
                                                      "commit (after a force-push).")
@@ -393,8 +398,8 @@ def serve(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: 
           consul_addr: str | None, consul_token_file: str | None, git_url: str | None, workdir: str | None,
           branch: str, git_token_file: str | None, git_ssh_key: str | None, listen: str,
           webhook_secret_file: str | None, interval: float, extract_interval: float, push_hand_edits: str | None,
-          log_format: str, grace: float, lock_timeout: float | None, dry_run: bool, allow_rollback: bool,
-          force: bool, allow_delete: bool, drift: str | None) -> int:
+          log_format: str, grace: float, lock_timeout: float | None, agentless: bool, dry_run: bool,
+          allow_rollback: bool, force: bool, allow_delete: bool, drift: str | None) -> int:
     """Run the sync as a service: at start, on every push (webhook or poll), on every hand edit of the key (a
     blocking query), and every --extract-interval; one replica leads, the others stand by.
 
@@ -411,7 +416,8 @@ def serve(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: 
         repo=workdir or repo, connect=lambda addresses: _consul(consul_addr, consul_token_file, addresses),
         git_url=git_url, branch=branch, git_token_file=git_token_file, git_ssh_key=git_ssh_key,
         listen=parse_listen(listen), webhook_secret_file=webhook_secret_file, interval=interval,
-        extract_interval=extract_interval, push_hand_edits=push_hand_edits, grace=grace, config_path=config_path,
+        extract_interval=extract_interval, push_hand_edits=push_hand_edits, grace=grace, agentless=agentless,
+        config_path=config_path,
         prometheus=prometheus, key=key, lock_timeout=lock_timeout, drift=drift, dry_run=dry_run,
         allow_rollback=allow_rollback, force=force, allow_delete=allow_delete)
     _consul(consul_addr, consul_token_file)  # the CONSUL_* settings are checked now, not in the first run

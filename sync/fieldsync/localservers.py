@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -194,16 +194,18 @@ def make_tls_files(directory: Path) -> dict[str, Path]:
 class ConsulAgent(LocalServer):
     """A single-node Consul. dev=True keeps KV in memory; dev=False keeps it in workdir across restarts. With
     `tls` (files from make_tls_files) it also serves HTTPS, asking for a client certificate when
-    `verify_incoming` is set."""
+    `verify_incoming` is set. One of `bootstrap_expect` servers (dev=False) joins the others at `join` (ConsulCluster).
+    """
 
     name = "consul"
 
     _PORTS = ("http", "https", "serf_lan", "serf_wan", "server")
 
     def __init__(self, workdir: Path, dev: bool = True, acl_master_token: str | None = None,
-                 tls: dict[str, Path] | None = None, verify_incoming: bool = False) -> None:
+                 tls: dict[str, Path] | None = None, verify_incoming: bool = False, bootstrap_expect: int = 1) -> None:
         super().__init__(workdir)
-        self.dev = dev
+        self.dev, self.bootstrap_expect = dev, bootstrap_expect
+        self.join: tuple[str, ...] = ()  # serf addresses of the other servers
         self.acl_master_token = acl_master_token
         self.tls, self.verify_incoming = tls, verify_incoming
         self._reserve()
@@ -238,7 +240,11 @@ class ConsulAgent(LocalServer):
         if self.acl_master_token:
             hcl += (f' acl {{ enabled = true, default_policy = "deny", '
                     f'tokens {{ master = "{self.acl_master_token}" }} }}')
-        mode = ["-dev"] if self.dev else ["-server", "-bootstrap-expect=1", f"-data-dir={self.workdir / 'data'}"]
+        mode = ["-dev"] if self.dev else ["-server", f"-bootstrap-expect={self.bootstrap_expect}",
+                                          f"-data-dir={self.workdir / 'data'}",
+                                          *(f"-retry-join={address}" for address in self.join)]
+        if self.bootstrap_expect > 1:
+            hcl += " performance { raft_multiplier = 1 }"  # elections in seconds, as in production
         return [find_binary("consul"), "agent", *mode, "-bind=127.0.0.1", "-client=127.0.0.1",
                 "-log-level=warn", "-ui=false", f"-node=fieldsync-{self.ports['http']}", f"-hcl={hcl}",
                 *(f"-{k.replace('_', '-')}-port={v}" for k, v in self.ports.items() if k != "https")]
@@ -249,6 +255,38 @@ class ConsulAgent(LocalServer):
             return False
         # A fresh server elects itself before it can serve KV writes; probe a consistent read.
         return _get(f"http://{self.http_addr}/v1/kv/fieldsync-ready-probe?consistent")[0] in (403, 404)
+
+
+class ConsulCluster:
+    """`size` Consul servers in one datacenter, started together (none is ready before they have elected a
+    leader), as consul-k8s runs them: clients reach them through one address that spreads requests over them
+    (RecordingProxy with every server's http_addr)."""
+
+    def __init__(self, workdir: Path, size: int = 3) -> None:
+        self.servers = [ConsulAgent(workdir / f"server{n}", dev=False, bootstrap_expect=size) for n in range(size)]
+        for server in self.servers:
+            server.join = tuple(f"127.0.0.1:{s.ports['serf_lan']}" for s in self.servers if s is not server)
+
+    def start(self, timeout: float = 60.0) -> ConsulCluster:
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(len(self.servers)) as pool:
+            started = [pool.submit(s.start, timeout) for s in self.servers]
+        failed = [f.exception() for f in started if f.exception() is not None]
+        if failed:
+            self.stop()
+            raise failed[0]  # type: ignore[misc]
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def __enter__(self) -> ConsulCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class Prometheus(LocalServer):
@@ -289,12 +327,14 @@ class Prometheus(LocalServer):
 
 
 class RecordingProxy:
-    """An HTTP proxy on a free loopback port that passes every request on to `upstream` (host:port) and records it:
-    (time, method, path, query). Shows what a client asks of Consul, blocking queries included. While `blackhole`
-    is set, a request gets no answer at all (a network partition): it is held, then dropped."""
+    """An HTTP proxy on a free loopback port that passes every request on to `upstream` (host:port; several: each
+    request to the next, as a load balancer would) and records it: (time, method, path, query). Shows what a client
+    asks of Consul, blocking queries included. While `blackhole` is set, a request gets no answer at all (a network
+    partition): it is held, then dropped."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str | Sequence[str]) -> None:
         import http.client
+        import itertools
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         from urllib.parse import parse_qs, urlsplit
@@ -302,6 +342,7 @@ class RecordingProxy:
         self.requests: list[tuple[float, str, str, dict[str, list[str]]]] = []
         self.blackhole = threading.Event()
         recorded, blackhole = self.requests, self.blackhole
+        upstreams, turns = [upstream] if isinstance(upstream, str) else list(upstream), itertools.count()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -316,7 +357,7 @@ class RecordingProxy:
                 if time.monotonic() - held > 0.05:  # it was held: the client gave up long ago
                     self.close_connection = True
                     return
-                connection = http.client.HTTPConnection(upstream, timeout=None)
+                connection = http.client.HTTPConnection(upstreams[next(turns) % len(upstreams)], timeout=None)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                     connection.request(self.command, self.path, body=body or None, headers=headers)

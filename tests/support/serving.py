@@ -30,13 +30,16 @@ Event = dict[str, Any]
 class Served:
     """One `fieldsync serve` on a free loopback port, logging JSON to a list of events."""
 
-    def __init__(self, agent: ConsulAgent | str, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, agent: ConsulAgent | str, *args: str, env: dict[str, str] | None = None,
+                 listen: bool = True) -> None:
+        """`listen`: on a free loopback port, else where `env` says (FIELDSYNC_LISTEN)."""
         address = agent if isinstance(agent, str) else agent.http_addr
         self.events: list[Event] = []
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "fieldsync", "serve", "--listen", "127.0.0.1:0", "--log-format", "json", *args],
+            [sys.executable, "-m", "fieldsync", "serve", *(("--listen", "127.0.0.1:0") if listen else ()),
+             "--log-format", "json", *args],
             env={**os.environ, "CONSUL_HTTP_ADDR": address, "CONSUL_HTTP_TOKEN": "", **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         threading.Thread(target=self._read, daemon=True).start()

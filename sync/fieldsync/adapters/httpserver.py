@@ -50,7 +50,8 @@ def parse_listen(value: str) -> tuple[str, int]:
     """HOST:PORT (an IPv6 host in brackets); port 0 picks a free one."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
-        raise UsageError(f"--listen {value!r}: give HOST:PORT, e.g. 127.0.0.1:9469 or 0.0.0.0:9469")
+        raise UsageError(f"--listen (or FIELDSYNC_LISTEN) {value!r}: give HOST:PORT, e.g. 127.0.0.1:9469 or "
+                         "0.0.0.0:9469")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 

@@ -8,6 +8,12 @@ session, which wakes the standbys at once), if the process dies, when its check 
 check's TTL is exact, where a session's own TTL may run to twice its length), or deleted or taken by someone else.
 While idle a replica makes no Consul request but that blocking query and the check's passes.
 The session lives on the agent that holds the check: a replica should talk to one agent (its node's).
+
+Agentless (consul-k8s's dataplane mode: no agent on the node, the servers reached through a Service that spreads
+requests over them), a check registered on one server would be passed on another. There the session has a TTL and
+no check at all, and is renewed through whichever server answers; Consul ends it no sooner than twice the TTL after
+the last renewal, and the leader steps down one TTL after its last renewal was sent, so the two never overlap. A
+leader that dies is then replaced within twice the TTL instead of one.
 """
 
 from __future__ import annotations
@@ -40,8 +46,8 @@ class Elector:
     when it answers again)."""
 
     def __init__(self, connect: Callable[[], ConsulKV], key: str, on_leader: Callable[[bool], None],
-                 on_consul: Callable[[str | None], None], port: int = 0) -> None:
-        self.connect, self.key, self.port = connect, key, port
+                 on_consul: Callable[[str | None], None], port: int = 0, agentless: bool = False) -> None:
+        self.connect, self.key, self.port, self.agentless = connect, key, port, agentless
         self.on_leader, self.on_consul = on_leader, on_consul
         self.replica = f"fieldsync-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # its service ID
         self.stopping = threading.Event()
@@ -66,8 +72,9 @@ class Elector:
         except FieldsyncError as e:
             return str(e)
         finally:
-            with contextlib.suppress(FieldsyncError):  # else Consul removes it a minute after its check fails
-                kv.deregister(self.replica)
+            if not self.agentless:
+                with contextlib.suppress(FieldsyncError):  # else Consul removes it a minute after its check fails
+                    kv.deregister(self.replica)
         return None
 
     def _run(self) -> None:
@@ -76,11 +83,12 @@ class Elector:
             kv = self.connect()
             session = None
             try:
-                check = kv.register_check(self.replica, self.port, {"key": self.key})
-                session = self.session = kv.create_session(f"fieldsync serve {self.key}", check)
+                name, began = f"fieldsync serve {self.key}", time.monotonic()
+                check = None if self.agentless else kv.register_check(self.replica, self.port, {"key": self.key})
+                session = self.session = kv.create_session(name, check)
                 if self.stopping.is_set():  # stop() came while the session was being made
                     return
-                threading.Thread(target=self._keep_alive, args=(check, session, ended), name="keepalive",
+                threading.Thread(target=self._keep_alive, args=(check or session, began, ended), name="keepalive",
                                  daemon=True).start()
                 self._campaign(kv, session, ended)
             except Exception as e:  # Consul's failures, and a bug's: the election goes on
@@ -136,31 +144,35 @@ class Elector:
             self.why_ended = why
             ended.set()
 
-    def _keep_alive(self, check: str, session: str, ended: threading.Event) -> None:
-        """Pass the session's check every third of the TTL until `ended`; end here when the agent no longer has the
-        check (it restarted), or as soon as no pass has succeeded for a whole TTL, whatever a pass on its way is
-        doing: Consul fails the check then, and with it the session, and a leader must not go on believing it leads
-        (each pass may only take what is left of the TTL)."""
+    def _keep_alive(self, kept: str, began: float, ended: threading.Event) -> None:
+        """Keep the session alive (pass its check, or agentless, renew `kept`, the session) every third of the TTL
+        until `ended`; end here
+        when Consul no longer has the check or the session (an agent restarted, the session expired), or as soon as
+        no beat sent within the last TTL has succeeded, whatever a beat on its way is doing: Consul may end the
+        session then, and a leader must not go on believing it leads (each beat may only take what is left of the
+        TTL). `began`: before the session was made, its first beat."""
         kv = self.connect()
-        last_ok = time.monotonic()
+        last_ok = began  # when the last beat that succeeded was sent: Consul counts from later than that
         while not ended.wait(max(0.0, min(SESSION_TTL / 3, last_ok + SESSION_TTL - time.monotonic()))):
-            left = last_ok + SESSION_TTL - time.monotonic()
+            sent = time.monotonic()
+            left = last_ok + SESSION_TTL - sent
             if left <= 0:
-                self._end(ended, f"no pass of the session's check succeeded for {SESSION_TTL} s")
+                self._end(ended, f"the session could not be kept alive for {SESSION_TTL} s")
                 return
             kv.set_deadline(max(0.5, min(CALL_DEADLINE, left)))
             try:
-                alive = kv.pass_check(check)
-            except Exception as e:  # Consul's failures, and a bug's: passing goes on while it can
+                alive = kv.renew_session(kept) if self.agentless else kv.pass_check(kept)
+            except Exception as e:  # Consul's failures, and a bug's: beating goes on while it can
                 if not ended.is_set():
                     self.on_consul(problem(e))
                 continue
-            if ended.is_set():  # abandoned while this pass was on its way: nothing to report
+            if ended.is_set():  # abandoned while this beat was on its way: nothing to report
                 return
             if not alive:
-                self.on_consul(f"the check of session {session} is gone (the agent restarted?)")
-                self._end(ended, "the session's check is gone")
+                gone = "session" if self.agentless else "session's check (the agent restarted?)"
+                self.on_consul(f"the {gone} is gone")
+                self._end(ended, f"the {gone} is gone")
                 return
-            if time.monotonic() - last_ok > SESSION_TTL / 2:  # a pass had failed: Consul answers again
+            if sent - last_ok > SESSION_TTL / 2:  # a beat had failed: Consul answers again
                 self.on_consul(None)
-            last_ok = time.monotonic()
+            last_ok = sent

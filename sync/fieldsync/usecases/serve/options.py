@@ -26,6 +26,7 @@ class ServeOptions:
     extract_interval: float = 300.0
     push_hand_edits: str | None = None  # the branch that follows the pending hand edits
     grace: float = 10.0  # seconds a stopping service waits for the run in progress
+    agentless: bool = False  # Consul is reached at its servers, not at an agent of this node (leader.py)
     # as for `sync`
     config_path: str | None = None
     prometheus: tuple[str, ...] = ()

@@ -107,7 +107,8 @@ class Service:
         if s is None or self._server is None:
             return
         self.elector = Elector(lambda: self.o.connect(s.consul_addresses), leader_key(s.key, s.state_prefix),
-                               self._on_leader, self._on_consul, port=self._server.address[1])
+                               self._on_leader, self._on_consul, port=self._server.address[1],
+                               agentless=self.o.agentless)
         self.elector.start()
         self.worker.loop()
 
