@@ -1,18 +1,20 @@
-"""A bounded soak of `fieldsync serve` against real servers on loopback: at least 300 runs while, in turns,
-commits are pushed and announced by signed webhooks, floods of 100 deliveries arrive at once, people edit the key by
-hand (read, change, check-and-set, as a careful client does), Consul restarts (keeping its data) and Prometheus goes
-down and comes back.
+"""A bounded soak of `fieldsync serve` against real servers on loopback: at least 300 runs (or --minutes of them)
+while, in turns, commits are pushed and announced by signed webhooks, floods of 100 deliveries arrive at once,
+people edit the key by hand (read, change, check-and-set, as a careful client does), Consul restarts (keeping its
+data), Prometheus goes down and comes back, and a replica is paused (SIGSTOP, then SIGCONT: `docker pause`, a
+cgroup freezer), for 3 s or for longer than the session TTL.
 
-Reported, with targets: tracebacks in the service's log (0); hand edits lost, i.e. the key going back from a value a
-person wrote to an earlier one (git's, or an older edit), as a reader watching it all along saw it, or not holding
-the last one at the end (0); merged commits reverted, i.e. the key going back to an older
-commit at any time, or not holding the last one at the end (0); growth of the service's RSS from after warm-up to
-the end (< 10 MB).
+Reported, with targets: tracebacks in the service's log (0); replicas that quit on their own (0); hand edits lost,
+i.e. the key going back from a value a person wrote to an earlier one (git's, or an older edit), as a reader
+watching it all along saw it, or not holding the last one at the end (0); merged commits reverted, i.e. the key
+going back to an older commit at any time, or not holding the last one at the end (0); growth of each replica's RSS
+and open descriptors from when it was two minutes old to its end, for replicas that lived six minutes or more
+(< 10 MB, ≤ 5).
 
-With two replicas (the default), the leader is also replaced now and then, by SIGTERM and by SIGKILL in turn, its
-successor reusing its clone; deliveries go to either replica, as behind a Kubernetes Service.
+With two replicas (the default), the leader is also replaced every --kill-every seconds, by SIGTERM and by SIGKILL
+in turn, its successor reusing its clone; deliveries go to either replica, as behind a Kubernetes Service.
 
-Usage: .venv/bin/python bench/serve_soak.py [--runs 300] [--replicas 2]
+Usage: .venv/bin/python bench/serve_soak.py [--runs 300 | --minutes 20] [--replicas 2] [--kill-every 240]
 """
 
 from __future__ import annotations
@@ -48,6 +50,37 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+class Sampler(threading.Thread):
+    """Every 5 s, each live replica's age, RSS (KiB) and open descriptors."""
+
+    def __init__(self, replicas: Replicas) -> None:
+        super().__init__(daemon=True)
+        self.replicas, self.stopping = replicas, threading.Event()
+        self.samples: dict[int, list[tuple[float, int, int]]] = {}
+        self.born: dict[int, float] = {}
+
+    def run(self) -> None:
+        while not self.stopping.wait(5):
+            for replica in list(self.replicas.slots):
+                pid = replica.process.pid
+                self.born.setdefault(pid, time.monotonic())
+                try:
+                    fds = len(list(Path(f"/proc/{pid}/fd").iterdir()))
+                    sample = (time.monotonic() - self.born[pid], _rss_kib(pid), fds)
+                except (OSError, RuntimeError):  # it has just ended
+                    continue
+                self.samples.setdefault(pid, []).append(sample)
+
+    def growth(self) -> list[tuple[float, float, int]]:
+        """(lifetime s, RSS growth MiB, descriptors grown) from age 120 s to the last sample, lived 360 s or more."""
+        grown = []
+        for samples in self.samples.values():
+            warm = [s for s in samples if s[0] >= 120]
+            if warm and samples[-1][0] >= 360:
+                grown.append((samples[-1][0], (warm[-1][1] - warm[0][1]) / 1024, warm[-1][2] - warm[0][2]))
+        return grown
 
 
 class Watcher(threading.Thread):
@@ -132,12 +165,19 @@ class Replicas:
     def any(self, rng: random.Random) -> Served:
         return rng.choice(self.slots)
 
+    def quit(self) -> list[Served]:
+        """Replicas that ended on their own."""
+        return [r for r in self.slots if r.process.poll() is not None]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--minutes", type=float, help="run this long instead of --runs runs")
     parser.add_argument("--replicas", type=int, default=2, help="with 2 or more, the leader is replaced now and then "
                                                                   "(SIGTERM and SIGKILL in turn)")
+    parser.add_argument("--kill-every", type=float, default=240.0, help="seconds between leader replacements")
+    parser.add_argument("--pause-every", type=float, default=60.0, help="seconds between pauses of a replica")
     args = parser.parse_args()
     rng = random.Random(11)
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,20 +194,35 @@ def main() -> None:
             "--webhook-secret-file", str(secret_file(work))), work)
         watcher = Watcher(agent)
         watcher.start()
+        sampler = Sampler(replicas)
+        sampler.start()
         pushed: list[str] = []
         edits: dict[str, list[str]] = {field: [] for field in EDITABLE}  # the display_names people wrote, in order
         counts: Counter[str] = Counter()
         answers: Counter[int] = Counter()
-        rss_start: dict[int, int] = {}
         started = time.monotonic()
+        last_kill = last_pause = started
+        quit_early: list[Served] = []
         try:
             while not replicas.runs():
                 time.sleep(0.1)
             step = 0
-            while len(replicas.runs()) < args.runs:
+            while (time.monotonic() - started < args.minutes * 60 if args.minutes else
+                   len(replicas.runs()) < args.runs):
                 step += 1
-                if not rss_start and len(replicas.runs()) >= 30:
-                    rss_start = {r.process.pid: _rss_kib(r.process.pid) for r in replicas.slots}
+                quit_early += [r for r in replicas.quit() if r not in quit_early]
+                if time.monotonic() - last_pause >= args.pause_every:  # a replica frozen, then let go on
+                    last_pause = time.monotonic()
+                    paused, seconds = replicas.any(rng), rng.choice((3, 3, 15))
+                    paused.process.send_signal(signal.SIGSTOP)
+                    time.sleep(seconds)
+                    paused.process.send_signal(signal.SIGCONT)
+                    counts[f"pauses of {seconds} s"] += 1
+                if args.replicas > 1 and time.monotonic() - last_kill >= args.kill_every:  # the leader replaced
+                    last_kill = time.monotonic()
+                    how = signal.SIGKILL if counts["leaders killed"] < counts["leaders stopped"] else signal.SIGTERM
+                    if replicas.replace_leader(how):
+                        counts["leaders killed" if how == signal.SIGKILL else "leaders stopped"] += 1
                 action = step % 10
                 if action in (0, 5):  # a merged pull request, announced to any replica (as a Service would)
                     repo.write("fields/company.yaml", f"name: company\ndisplay_name: Company v{step}\n")
@@ -196,10 +251,6 @@ def main() -> None:
                     time.sleep(3)
                     prom.start()
                     counts["Prometheus down and up"] += 1
-                elif action == 8 and step % 60 == 8 and args.replicas > 1:  # the leader replaced
-                    how = signal.SIGKILL if counts["leaders killed"] < counts["leaders stopped"] else signal.SIGTERM
-                    if replicas.replace_leader(how):
-                        counts["leaders killed" if how == signal.SIGKILL else "leaders stopped"] += 1
                 time.sleep(0.3)
             # quiet: let the last commit and edits settle
             last = pushed[-1] if pushed else None
@@ -210,9 +261,9 @@ def main() -> None:
                 if (doc.get("git") or {}).get("commit") == last:
                     break
                 time.sleep(0.5)
-            time.sleep(2)
-            rss_end = {r.process.pid: _rss_kib(r.process.pid) for r in replicas.slots}
+            time.sleep(6)  # a last sample of every replica
             doc = json.loads(client.kv.get(KEY)[1]["Value"])
+            quit_early += [r for r in replicas.quit() if r not in quit_early]
         except BaseException:
             for r in replicas.all():  # what the replicas were doing, for the failure's reader
                 print(f"--- replica {r.process.pid} (exit code {r.process.poll()}), its last lines:", file=sys.stderr)
@@ -220,6 +271,7 @@ def main() -> None:
             raise
         finally:
             watcher.stopping.set()
+            sampler.stopping.set()
             codes = [r.stop() for r in replicas.slots]
             prom.stop()
             agent.stop()
@@ -241,18 +293,23 @@ def main() -> None:
             reverted += 1
         outcomes = Counter(e["outcome"] for e in replicas.runs())
         tracebacks = sum(r.log.count("Traceback") for r in replicas.all())
-        growth = [(rss_end[pid] - start) / 1024 for pid, start in rss_start.items() if pid in rss_end]
+        for replica in replicas.all():  # each in full, for the reader to fix
+            at = replica.log.find("Traceback")
+            if at >= 0:
+                print(f"--- replica {replica.process.pid}, its first traceback:\n{replica.log[at - 500:at + 4000]}")
+        growth = sampler.growth()
         print(f"soak: {sum(outcomes.values())} runs in {elapsed:.0f} s with {args.replicas} replica(s): "
               f"{dict(outcomes)}")
         print(f"  events: {dict(counts)}; webhook answers: {dict(answers)}")
         print(f"  exit codes of the replicas on SIGTERM at the end: {codes}")
-        print(f"  tracebacks: {tracebacks} (target 0)")
+        print(f"  tracebacks: {tracebacks} (target 0); replicas that quit on their own: {len(quit_early)} (target 0)")
         print(f"  hand edits lost: {lost} of {made} made (the key going back from an edit, or not holding the last "
               "one at the end; target 0)")
         print(f"  commits reverted: {reverted}; commits seen in the key in order: {len(known)} of {len(pushed)} "
               "pushed (target 0 reverted)")
-        print(f"  RSS growth from warm-up to the end, per replica alive throughout: "
-              f"{', '.join(f'{g:.1f} MiB' for g in growth) or 'none alive throughout'} (target < 10 MB)")
+        print("  per replica that lived 6 min or more, from age 2 min to its end: "
+              + (", ".join(f"{life / 60:.0f} min: RSS {rss:+.1f} MiB, fds {fds:+d}" for life, rss, fds in growth)
+                 or "none lived that long") + " (targets < 10 MB, <= 5)")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from support.badhttp import redirect_to, serving, silent
 from support.commands import cli
 from support.githttp import git_over_http
 from support.gitrepo import GitRepo, bare_remote, push
-from support.serving import Served, secret_file, serve_clone
+from support.serving import Served, secret_file, serve_clone, serve_repo
 
 from fieldsync.adapters.consul import SESSION_TTL
 from fieldsync.localservers import ConsulAgent, ConsulCluster, Prometheus, RecordingProxy
@@ -172,8 +172,8 @@ def _rss_kib(pid: int) -> int:
 
 def test_the_listener_holds_against_big_bodies_idle_connections_and_replays(
         consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
-    served = Served(consul, "--repo", str(field_repo.path), "--key", "resilience/listener", "--prometheus",
-                    example_prometheus.url, "--interval", "3600", "--webhook-secret-file", str(secret_file(tmp_path)))
+    served = serve_repo(consul, field_repo.path, example_prometheus.url, "resilience/listener",
+                        secret=secret_file(tmp_path))
     try:
         served.wait_for(lambda e: e["event"] == "sync")
         host, port = served.url.split("//")[1].split(":")

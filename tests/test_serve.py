@@ -14,7 +14,7 @@ from support.commands import customize_company
 from support.githttp import git_over_http
 from support.gitrepo import GitRepo, bare_remote, push
 from support.kv import MASTER_TOKEN, acl_token
-from support.serving import Served, secret_file, serve_clone
+from support.serving import Served, secret_file, serve_clone, serve_repo
 
 from fieldsync.adapters.consul import SESSION_TTL
 from fieldsync.localservers import ConsulAgent, Prometheus, RecordingProxy, refused_address
@@ -293,8 +293,7 @@ def test_the_service_rides_out_prometheus_and_consul_going_down(start_consul, st
 
 def test_a_flood_of_deliveries_is_answered_in_full_and_coalesced(
         consul: ConsulAgent, example_prometheus: Prometheus, field_repo: GitRepo, tmp_path: Path) -> None:
-    served = Served(consul, "--repo", str(field_repo.path), "--key", "serve/flood", "--prometheus",
-                    example_prometheus.url, "--interval", "3600", "--webhook-secret-file", str(secret_file(tmp_path)))
+    served = serve_repo(consul, field_repo.path, example_prometheus.url, "serve/flood", secret=secret_file(tmp_path))
     try:
         served.wait_for(lambda e: e["event"] == "sync")
         mark = len(served.events)

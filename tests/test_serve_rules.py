@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fieldsync.adapters.httpserver import Request, parse_listen
-from fieldsync.errors import UsageError
+from fieldsync.errors import FieldsyncError, Refused, UsageError
+from fieldsync.model import Outcome
 from fieldsync.render import log_line
 from fieldsync.rules import metrics
 from fieldsync.rules.readiness import Reason, Role, Snapshot, Source, readiness
@@ -18,6 +19,7 @@ from fieldsync.rules.schedule import Timers, backoff, jittered
 from fieldsync.rules.webhook import judge, signature
 from fieldsync.usecases.serve import ServeOptions, Service
 from fieldsync.usecases.serve.triggers import WEBHOOK, Triggers
+from fieldsync.usecases.sync import outcome_of
 
 SECRET = b"s3cret"
 PUSH = json.dumps({"ref": "refs/heads/main", "after": "a" * 40}).encode()
@@ -168,6 +170,18 @@ def test_the_service_metrics_start_as_a_standby_with_nothing_counted() -> None:
     counted = metrics.recloned(metrics.stepped_down(metrics.stepped_down(state)))
     assert (counted.stepdowns, counted.reclones) == (2.0, 1.0)
     assert metrics.recloned(metrics.MetricState()).reclones == 1.0
+
+
+def test_an_outcome_is_its_value_in_logs_records_and_labels_and_says_whether_it_succeeded() -> None:
+    assert [o for o in Outcome if o.succeeded] == [Outcome.WRITTEN, Outcome.UNCHANGED]
+    assert (str(Outcome.DRY_RUN), f"{Outcome.REFUSED}", json.dumps({"outcome": Outcome.FAILED})) == (
+        "dry-run", "refused", '{"outcome": "failed"}')
+    assert log_line({"event": "sync", "outcome": Outcome.WRITTEN}, "text", "t") == "t sync outcome=written"
+    assert (outcome_of(Refused("no")), outcome_of(FieldsyncError("no"))) == (Outcome.REFUSED, Outcome.FAILED)
+    state = metrics.observe(metrics.MetricState(), Outcome.REFUSED, 0.2, 100.0)
+    assert state.runs["refused"] == 1.0 and state.last_success is None and metrics.OUTCOMES == (
+        "written", "unchanged", "refused", "failed")
+    assert metrics.observe(state, Outcome.UNCHANGED, 0.2, 101.0).last_success == 101.0
 
 
 def test_timers_hold_every_trigger_until_the_retry_after_a_failure() -> None:

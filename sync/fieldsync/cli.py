@@ -19,8 +19,8 @@ from typing import Any
 import click
 
 from . import __version__, render
-from .errors import FieldsyncError, Refused, Terminated, UsageError
-from .model import DRIFT_POLICIES, Standing
+from .errors import FieldsyncError, Terminated, UsageError
+from .model import DRIFT_POLICIES, Outcome, Standing
 from .rules import guards
 
 TRACEBACK_ENV = "FIELDSYNC_TRACEBACK"
@@ -198,7 +198,7 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
     """
     from .usecases import settings
     from .usecases.metricsfile import record_run
-    from .usecases.sync import SyncOptions
+    from .usecases.sync import SyncOptions, outcome_of
     from .usecases.sync import sync as run
 
     s = settings.resolve(repo=repo, config_path=config_path, prometheus=prometheus, key=key,
@@ -213,14 +213,14 @@ def sync(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, dry_
         report = run(options, kv, notify=lambda line: click.echo(line, err=True))
     except FieldsyncError as e:
         if fmt == "json":
-            click.echo(render.run_failure(e))
+            click.echo(render.run_failure(outcome_of(e), e))
         if metrics_file:
-            record_run(metrics_file, "refused" if isinstance(e, Refused) else "failed", time.monotonic() - started)
+            record_run(metrics_file, outcome_of(e), time.monotonic() - started)
         raise
-    if metrics_file and report.outcome != "dry-run":
+    if metrics_file and report.outcome is not Outcome.DRY_RUN:
         record_run(metrics_file, report.outcome, time.monotonic() - started, report)
     click.echo(render.run_record(report) if fmt == "json" else render.sync_report(report))
-    return 3 if report.outcome == "refused" else 0
+    return 3 if report.outcome is Outcome.REFUSED else 0
 
 
 class _PlanUsageError(click.UsageError):

@@ -377,12 +377,31 @@ class Plan:
         return len(self.value)
 
 
+class Outcome(str, Enum):
+    """How a run ended: the `outcome` of the run record, the log and the runs metric (a str: JSON and labels take it
+    as its value)."""
+
+    WRITTEN = "written"
+    UNCHANGED = "unchanged"
+    DRY_RUN = "dry-run"
+    REFUSED = "refused"  # a guard refused (exit 3): nothing written
+    FAILED = "failed"  # an error: nothing written
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def succeeded(self) -> bool:
+        """Wrote, or found nothing to change: what the last-success time counts."""
+        return self in (Outcome.WRITTEN, Outcome.UNCHANGED)
+
+
 @dataclass(frozen=True)
 class SyncReport:
-    """What a sync did. outcome: written | unchanged | dry-run | refused."""
+    """What a sync did: written, unchanged, dry-run or refused (a failure is an error, not a report)."""
 
     plan: Plan
-    outcome: str
+    outcome: Outcome
     reason: str | None = None  # why it refused
     index_after: int = 0  # the key's ModifyIndex after the write; 0 when it could not be read back
     attempts: int = 0

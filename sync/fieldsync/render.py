@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from .errors import FieldsyncError, Refused
+from .errors import FieldsyncError
 from .model import (
     FieldCommit,
     HandEdit,
@@ -16,6 +16,7 @@ from .model import (
     JobRewrite,
     JobWrite,
     Lineage,
+    Outcome,
     Plan,
     Position,
     Problem,
@@ -252,7 +253,7 @@ def sync_report(report: SyncReport) -> str:
     lines += [f"edits    {line}" for line in hand_edit_lines(result)]
     if result.rewritten_by:
         lines.append(f"note     {result.rewritten_by}")
-    if report.outcome == "refused":
+    if report.outcome is Outcome.REFUSED:
         lines.append(f"result   refused: {report.reason}; nothing written")
         if report.reason == result.drift and result.policy == "refuse":
             lines += ["It would overwrite this:", plan(result, "text"),
@@ -262,9 +263,9 @@ def sync_report(report: SyncReport) -> str:
     warnings = [*(f"conflict {conflict_text(c)}: the live value stays until resolved"
                   for c in result.conflicts if not result.overwritten), *report.warnings]
     index_after = report.index_after or "unknown"
-    outcome = {"written": f"written to {result.key} (ModifyIndex {result.index} -> {index_after})",
-               "unchanged": f"unchanged: {result.key} already holds this content; nothing written",
-               "dry-run": f"dry run: would write {result.key}; nothing written"}[report.outcome]
+    outcome = {Outcome.WRITTEN: f"written to {result.key} (ModifyIndex {result.index} -> {index_after})",
+               Outcome.UNCHANGED: f"unchanged: {result.key} already holds this content; nothing written",
+               Outcome.DRY_RUN: f"dry run: would write {result.key}; nothing written"}[report.outcome]
     return "\n".join([*lines, f"result   {outcome}", *(f"warning  {w}" for w in warnings)])
 
 
@@ -273,9 +274,8 @@ def run_record(report: SyncReport) -> str:
     return json.dumps(report.run if report.run is not None else {"outcome": report.outcome}, ensure_ascii=False)
 
 
-def run_failure(error: FieldsyncError) -> str:
-    return json.dumps({"outcome": "refused" if isinstance(error, Refused) else "failed", "error": str(error)},
-                      ensure_ascii=False)
+def run_failure(outcome: Outcome, error: FieldsyncError) -> str:
+    return json.dumps({"outcome": outcome, "error": str(error)}, ensure_ascii=False)
 
 
 # --- status -------------------------------------------------------------------------------------------------------
@@ -337,7 +337,7 @@ def status(report: StatusReport, fmt: str) -> str:
         lines.append(f"last sync  {last['outcome']} at {last['at']} ({ok}/{len(last['servers'])} servers ok)"
                      + (f": {last['error'].splitlines()[0].rstrip(':')}" if last.get("error") else ""))
         repaired = last.get("job_rewrites")
-        if repaired and last["outcome"] == "written":
+        if repaired and last["outcome"] == Outcome.WRITTEN:
             lines.append(f"           repaired {len(repaired['attributes'])} attribute(s) rewritten by the old "
                          f"backend's {repaired['job']} job (source '{repaired['source']}')")
     return "\n".join(lines)

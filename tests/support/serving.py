@@ -151,3 +151,13 @@ def serve_clone(consul: ConsulAgent | str, remote: str, workdir: Path, prometheu
     if secret is not None:
         args += ["--webhook-secret-file", str(secret)]
     return Served(consul, *args)
+
+
+def serve_repo(consul: ConsulAgent | str, repo: Path, prometheus: str, key: str, *extra: str,
+               secret: Path | None = None) -> Served:
+    """`fieldsync serve` of `repo` as it is (fetching nothing; --interval 3600 unless `extra` says)."""
+    args = ["--repo", str(repo), "--key", key, "--prometheus", prometheus,
+            *(() if "--interval" in extra else ("--interval", "3600")), *extra]
+    if secret is not None:
+        args += ["--webhook-secret-file", str(secret)]
+    return Served(consul, *args)

@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from ..model import Job, SyncReport
+from ..model import Job, Outcome, SyncReport
 
-OUTCOMES = ("written", "unchanged", "refused", "failed")
+OUTCOMES = tuple(o.value for o in Outcome if o is not Outcome.DRY_RUN)  # a dry run is not counted
 JOBS = tuple(job.value for job in Job)
 DELIVERY_RESULTS = ("accepted", "rejected", "ignored")
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, float("inf"))
@@ -42,21 +42,21 @@ class MetricState:
     reclones: float | None = None  # damaged clones made again
 
 
-def observe(state: MetricState, outcome: str, seconds: float, now: float,
+def observe(state: MetricState, outcome: Outcome, seconds: float, now: float,
             report: SyncReport | None = None) -> MetricState:
     """The state after one run; what a failed run could not learn (servers, hand edits) keeps its last value."""
-    runs = {**state.runs, outcome: state.runs.get(outcome, 0.0) + 1}
+    runs = {**state.runs, outcome.value: state.runs.get(outcome.value, 0.0) + 1}
     buckets = tuple(count + (seconds <= bound) for count, bound in zip(state.duration_buckets, BUCKETS, strict=True))
     changes: dict[str, Any] = {"runs": runs, "duration_buckets": buckets, "duration_sum": state.duration_sum + seconds}
-    if outcome in ("written", "unchanged"):
+    if outcome.succeeded:
         changes["last_success"] = now
     if report is not None:
         plan = report.plan
-        changes["commits_behind"] = float(plan.position.behind if outcome == "refused" else 0)
+        changes["commits_behind"] = float(plan.position.behind if outcome is Outcome.REFUSED else 0)
         changes["hand_edits_pending"] = float(len(plan.kept))
         changes["conflicts"] = float(len(plan.conflicts))
         changes["prometheus_up"] = {s.name: float(s.success) for s in plan.inputs.statuses}
-        if outcome == "written" and plan.job is not None and plan.job_rewrites:
+        if outcome is Outcome.WRITTEN and plan.job is not None and plan.job_rewrites:
             job = plan.job.job.value
             changes["job_rewrites"] = {**state.job_rewrites, job: state.job_rewrites.get(job, 0.0) + 1}
     return replace(state, **changes)

@@ -8,11 +8,11 @@ import time
 from .. import __version__
 from ..adapters import files
 from ..errors import FieldsyncError
-from ..model import SyncReport
+from ..model import Outcome, SyncReport
 from ..rules import metrics
 
 
-def record_run(path: str, outcome: str, seconds: float, report: SyncReport | None = None) -> None:
+def record_run(path: str, outcome: Outcome, seconds: float, report: SyncReport | None = None) -> None:
     """Count this run in the textfile at `path` (counters carried over from the file as it was), written
     atomically so that a collector never reads half a file."""
     previous = metrics.MetricState()

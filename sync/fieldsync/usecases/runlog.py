@@ -7,7 +7,7 @@ from typing import Any
 
 from ..adapters.consul import ConsulKV
 from ..errors import FieldsyncError, Refused
-from ..model import HandEdit, Inputs, SyncReport, Written
+from ..model import HandEdit, Inputs, Outcome, SyncReport, Written
 from ..rules import schemas
 from ..rules.config import status_key
 from ..rules.document import encode, parse_json
@@ -15,7 +15,7 @@ from ..rules.document import encode, parse_json
 KEEP_RUNS = 20
 
 
-def entry(outcome: str, error: str | None, inputs: Inputs, report: SyncReport | None, now: str,
+def entry(outcome: Outcome, error: str | None, inputs: Inputs, report: SyncReport | None, now: str,
           duration_ms: int) -> dict[str, Any]:
     """One run: outcome, time, duration, commit, per-server details and, when it got that far, the field changes."""
     run: dict[str, Any] = {
@@ -34,7 +34,7 @@ def entry(outcome: str, error: str | None, inputs: Inputs, report: SyncReport | 
         if plan.job is not None and plan.job_rewrites:
             run["job_rewrites"] = {"job": plan.job.job.value, "source": plan.job.named_by,
                                    "attributes": [r.to_json() for r in plan.job_rewrites]}
-        if report.outcome == "written" and plan.overwritten:  # so that what git overwrote can be recovered
+        if report.outcome is Outcome.WRITTEN and plan.overwritten:  # so that what git overwrote can be recovered
             run["hand_edits_overwritten"] = [e.to_json() for e in plan.overwritten]
     return run
 

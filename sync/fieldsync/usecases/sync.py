@@ -10,7 +10,7 @@ from typing import Any
 
 from ..adapters.consul import SESSION_TTL, ConsulKV
 from ..errors import FieldsyncError, Refused
-from ..model import DeletionBudget, Inputs, Plan, ServerSpec, SyncReport
+from ..model import DeletionBudget, Inputs, Outcome, Plan, ServerSpec, SyncReport
 from ..rules import guards
 from ..rules.config import lock_key
 from . import runlog
@@ -60,11 +60,11 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV,
     """Write the plan if no guard refuses; None when the key changed since it was read."""
     refusal = _refusal(plan, options)
     if refusal:
-        return SyncReport(plan, "refused", refusal, plan.index)
+        return SyncReport(plan, Outcome.REFUSED, refusal, plan.index)
     if plan.unchanged:
         if not options.dry_run and plan.written is not None:
             runlog.remember(kv, options.key, options.state_prefix, plan.written)
-        return SyncReport(plan, "unchanged", index_after=plan.index)
+        return SyncReport(plan, Outcome.UNCHANGED, index_after=plan.index)
     breach = guards.contract(plan.doc)
     if breach:
         raise FieldsyncError(f"{breach}; nothing written (this is a fieldsync bug: please report it)")
@@ -72,16 +72,21 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV,
     if too_big:
         raise FieldsyncError(f"{too_big}; nothing written")
     if options.dry_run:
-        return SyncReport(plan, "dry-run", index_after=plan.index)
+        return SyncReport(plan, Outcome.DRY_RUN, index_after=plan.index)
     before_write()
     if plan.written is not None:
         runlog.remember(kv, options.key, options.state_prefix, plan.written)
     if not kv.write_cas(options.key, plan.value, plan.index):
         return None
     try:  # written: whatever fails from here on is a warning, never "nothing written"
-        return SyncReport(plan, "written", index_after=kv.read(options.key)[1])
+        return SyncReport(plan, Outcome.WRITTEN, index_after=kv.read(options.key)[1])
     except FieldsyncError as e:
-        return SyncReport(plan, "written", warnings=(f"written, but reading it back failed: {e}",))
+        return SyncReport(plan, Outcome.WRITTEN, warnings=(f"written, but reading it back failed: {e}",))
+
+
+def outcome_of(error: Exception) -> Outcome:
+    """The outcome of a run that ended in `error`: refused by a guard, or failed."""
+    return Outcome.REFUSED if isinstance(error, Refused) else Outcome.FAILED
 
 
 def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable[[], str] = utc_now,
@@ -108,7 +113,7 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
             run = runlog.entry(report.outcome, report.reason, inputs, report, now(), took())
             unrecorded = runlog.record(kv, options.key, options.state_prefix, run)
         warnings = list(report.warnings)
-        if unrecorded and report.outcome != "written":  # a stale run record must not pass silently
+        if unrecorded and report.outcome is not Outcome.WRITTEN:  # a stale run record must not pass silently
             raise FieldsyncError(f"the run ({report.outcome}) could not be recorded: {unrecorded}")
         if unrecorded:
             warnings.append(f"the run was not recorded: {unrecorded}")
@@ -117,8 +122,8 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
                             f"{2 * SESSION_TTL} s")
         return replace(report, warnings=tuple(warnings), run=run)
     except FieldsyncError as e:
-        outcome = "refused" if isinstance(e, Refused) else "failed"
-        runlog.record(kv, options.key, options.state_prefix, runlog.entry(outcome, str(e), inputs, None, now(), took()))
+        runlog.record(kv, options.key, options.state_prefix, runlog.entry(outcome_of(e), str(e), inputs, None, now(),
+                                                                          took()))
         if "nothing written" in str(e):
             raise
         raise type(e)(f"{e}; nothing written") from None

@@ -13,13 +13,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...adapters.consul import ConsulKV
-from ...errors import FieldsyncError, Refused, Terminated
-from ...model import HandEdit, SyncReport
+from ...errors import FieldsyncError, Terminated
+from ...model import HandEdit, Outcome, SyncReport
 from ...rules import metrics
 from ...rules.readiness import Reason, Role, Source
 from ...rules.schedule import RETRY_CAP, Timers, backoff, jittered
 from .. import settings as settings_
-from ..sync import SyncOptions, sync
+from ..sync import SyncOptions, outcome_of, sync
 from . import handbranch
 from .leader import problem
 from .options import Log, ServeOptions
@@ -138,21 +138,21 @@ class Worker:
             report = sync(options, kv, notify=lambda line: self.log({"event": "waiting", "message": line}),
                           before_write=self._before_write)
         except FieldsyncError as e:
-            self._count("refused" if isinstance(e, Refused) else "failed", started, trigger, commit, error=str(e))
+            self._count(outcome_of(e), started, trigger, commit, error=str(e))
             return
         except Exception as e:  # a bug: reported, and the service goes on
-            self._count("failed", started, trigger, commit, error=problem(e))
+            self._count(Outcome.FAILED, started, trigger, commit, error=problem(e))
             return
         self._count(report.outcome, started, trigger, commit, report=report)
         self._record_hand_edits(report, s)
 
-    def _count(self, outcome: str, started: float, trigger: str, commit: str | None,
+    def _count(self, outcome: Outcome, started: float, trigger: str, commit: str | None,
                report: SyncReport | None = None, error: str | None = None) -> None:
         """Metrics, state and the log line of one run."""
         seconds = time.monotonic() - started
         event: dict[str, Any] = {"event": "sync", "trigger": trigger, "commit": commit, "outcome": outcome}
         self.store.count(lambda m: metrics.observe(m, outcome, seconds, time.time(), report))
-        self.failures = self.failures + 1 if outcome == "failed" else 0
+        self.failures = self.failures + 1 if outcome is Outcome.FAILED else 0
         now = time.monotonic()
         self.timers = self.timers.ran(now, self.o.interval, self.o.extract_interval, self.failures)
         if self.timers.retry_at is not None:
@@ -176,14 +176,14 @@ class Worker:
                 job=plan.job.job.value if plan.job else None,
                 job_rewrites=[r.label for r in plan.job_rewrites] or None,
                 reason=report.reason, warnings=list(report.warnings) or None)
-        elif error is not None and outcome == "refused":
+        elif error is not None and outcome is Outcome.REFUSED:
             event["error"] = error
         event["duration_ms"] = round(seconds * 1000)
         self.log(event)
 
     def _record_hand_edits(self, report: SyncReport, s: settings_.Settings) -> None:
         """--push-hand-edits: bring the hand-edits branch in line with the pending set whenever it changes."""
-        if not (self.o.push_hand_edits and self.o.git_url) or report.outcome not in ("written", "unchanged"):
+        if not (self.o.push_hand_edits and self.o.git_url) or not report.outcome.succeeded:
             return
         pending = report.plan.written.edits if report.plan.written is not None else ()
         seen = edit_set(pending)
