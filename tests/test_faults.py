@@ -150,7 +150,7 @@ def _server(url: str, tmp_path, **options: object):  # noqa: ANN202
 
     token = tmp_path / "token"
     token.write_text("s3cret-token\n")
-    return dataclasses.replace(server_from_arg(url), bearer_token_file=str(token), retries=0, **options)
+    return dataclasses.replace(server_from_arg(url), bearer_token_file=str(token), **{"retries": 0, **options})
 
 
 def test_a_dribbling_prometheus_fails_within_its_timeout(tmp_path) -> None:
@@ -163,6 +163,33 @@ def test_a_dribbling_prometheus_fails_within_its_timeout(tmp_path) -> None:
     with serving(dribble(seconds=600)) as (url, _):
         status = extract_one(_server(url, tmp_path, timeout=2.0))
     assert not status.success and "no complete answer within 2 s" in (status.error or ""), status.error
+
+
+def test_one_deadline_covers_every_attempt_of_a_run(tmp_path) -> None:
+    from support.badhttp import dribble, serving
+
+    from fieldsync.usecases.extract import extract_one
+
+    # Retries are allowed (2), but the deadline is for the server's whole read in this run: the attempt that used
+    # it up is the last one, so a slow server holds a sync for its timeout, not for (retries + 1) timeouts.
+    with serving(dribble(seconds=600)) as (url, seen):
+        status = extract_one(_server(url, tmp_path, timeout=2.0, retries=2))
+    assert not status.success and "no complete answer within 2 s (after 1 attempt)" in (status.error or ""), \
+        status.error
+    assert len(seen) == 1, seen
+
+
+def test_a_5xx_answer_is_tried_again_within_the_deadline(tmp_path) -> None:
+    from support.badhttp import config_answer, failing_first, serving
+
+    from fieldsync.usecases.extract import extract_one
+
+    with serving(failing_first(2, config_answer)) as (url, seen):
+        status = extract_one(_server(url, tmp_path, timeout=10.0, retries=2))
+    assert status.success and len(seen) == 3, (status.error, seen)
+    with serving(failing_first(3, config_answer)) as (url, seen):
+        status = extract_one(_server(url, tmp_path, timeout=10.0, retries=2))
+    assert not status.success and "HTTP 503 (after 3 attempts)" in (status.error or ""), status.error
 
 
 def test_a_huge_answer_is_refused_with_bounded_memory(tmp_path) -> None:

@@ -30,7 +30,7 @@ class ServerSpec:
     password_file: str | None = None
     bearer_token_file: str | None = None
     ca_file: str | None = None
-    timeout: float = 10.0  # seconds for one attempt as a whole
+    timeout: float = 10.0  # seconds for the server's whole read in a run, retries included
     retries: int = 2
     max_bytes: int = 16 * 1024 * 1024  # largest answer accepted
 

@@ -88,6 +88,21 @@ def config_answer(h: BaseHTTPRequestHandler) -> None:
     h.wfile.write(CONFIG_ANSWER)
 
 
+def failing_first(times: int, then: Handler) -> Handler:
+    """Answers 503 to the first `times` requests, then as `then` does."""
+    answered = [0]
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        answered[0] += 1
+        if answered[0] <= times:
+            h.send_response(503)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+        else:
+            then(h)
+    return handle
+
+
 def silent(seconds: float) -> Handler:
     """Takes the request and answers nothing for `seconds` (a hung Prometheus, or a proxy that holds on)."""
     def handle(h: BaseHTTPRequestHandler) -> None:

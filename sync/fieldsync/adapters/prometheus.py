@@ -1,8 +1,9 @@
 """A Prometheus server's running configuration, as text: over its HTTP API, or from files for offline use.
 
-Each attempt over HTTP has one deadline for connecting, the headers and the whole body (a server that dribbles its
-answer cannot hold a sync), a size cap, and redirects followed by hand: credentials go only to the host they were
-meant for, and https never redirects to http (as Go's client, which Prometheus and the consul CLI use, behaves).
+A server's read in a run has one deadline for connecting, every attempt, the headers and the whole body (a server
+that dribbles its answer cannot hold a sync past it), a size cap, and redirects followed by hand: credentials go only
+to the host they were meant for, and https never redirects to http (as Go's client, which Prometheus and the consul
+CLI use, behaves).
 """
 
 from __future__ import annotations
@@ -106,8 +107,7 @@ def _get(url: str, headers: dict[str, str], server: ServerSpec, deadline: float)
         conn.close()
 
 
-def _attempt(server: ServerSpec, url: str) -> str:
-    deadline = time.monotonic() + server.timeout
+def _attempt(server: ServerSpec, url: str, deadline: float) -> str:
     credentials = _credentials(server)
     current = url.rstrip("/") + "/api/v1/status/config"
     for _ in range(MAX_REDIRECTS + 1):
@@ -134,16 +134,20 @@ def _attempt(server: ServerSpec, url: str) -> str:
 
 
 def read_url(server: ServerSpec, url: str) -> ConfigTexts:
-    """GET /api/v1/status/config; connection errors, timeouts and 5xx answers are retried with backoff."""
-    for attempt in range(server.retries + 1):
+    """GET /api/v1/status/config within one deadline (`timeout`) for everything this run asks of the server:
+    connecting, every attempt with its whole answer, and the pauses between them. Connection errors and 5xx answers
+    are tried again (`retries` times at most) while the deadline leaves time for it."""
+    deadline = time.monotonic() + server.timeout
+    for attempt in range(1, server.retries + 2):
         try:
-            return [(url, _attempt(server, url))]
+            return [(url, _attempt(server, url, deadline))]
         except _Retryable as e:
-            if attempt == server.retries:
-                raise PrometheusError(f"{url}: {e} (after {attempt + 1} attempts)") from None
+            pause = 0.2 * 2 ** (attempt - 1)
+            if attempt > server.retries or time.monotonic() + pause >= deadline:
+                raise PrometheusError(f"{url}: {e} (after {attempt} attempt{'s' if attempt > 1 else ''})") from None
         except PrometheusError as e:
             raise PrometheusError(f"{url}: {e}") from None
-        time.sleep(0.2 * 2**attempt)
+        time.sleep(pause)
     raise AssertionError("unreachable")
 
 
