@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldsync.localservers import ConsulAgent, Prometheus
+from fieldsync.rules.legacy import discovered_in
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "skills/eye/metadata/fields"
@@ -68,11 +69,13 @@ def main() -> None:
         step(f"the document in Consul ({KEY})")
         raw = subprocess.run([*consul_cli, "kv", "get", KEY], env=env, capture_output=True, text=True, check=True)
         doc = json.loads(raw.stdout)
-        print(f"{'name':<16}{'display_name':<20}{'field_type':<11}{'category':<16}discovered_in")
+        print(f"{'name':<16}{'display_name':<20}{'field_type':<11}{'category':<16}discovered in (as the old UI "
+              "computes it from server_status[])")
+        found = discovered_in(doc)
         for r in doc["fields"]:
             category = ",".join(r["category"]) if isinstance(r["category"], list) else r["category"]
             print(f"{r['name']:<16}{r['display_name']:<20}{r['field_type']:<11}{category:<16}"
-                  f"{','.join(r['discovered_in']) or '-'}")
+                  f"{','.join(found.get(r['name'], ())) or '-'}")
         print(f"{doc['total_fields']} fields from commit {doc['git']['commit'][:12]}")
         step("sync again: nothing to change, nothing written")
         run(*fieldsync, "sync", "--repo", str(ROOT), "--prometheus", prometheus.url)

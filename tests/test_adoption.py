@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pygit2
 import pytest
+from support import oldbackend
 from support.commands import PINNED, cli, run_sync, synced
 from support.gitrepo import GitRepo
 from support.kv import client, hand_edit, records, run_record
@@ -93,7 +94,8 @@ def test_init_makes_a_repository_to_adopt_in(tmp_path, example_config) -> None:
     config = (repo / "fieldsync.yaml").read_text()
     assert "key: \"platform/fields\"" in config and "drift: keep" in config
     assert "hostname: \"prometheus.internal\"" in config
-    assert cli(None, "validate", "--no-cache", "--repo", str(repo)) == (0, "0 field file(s) valid\n")
+    code, output = cli(None, "validate", "--no-cache", "--repo", str(repo))
+    assert code == 0 and output.startswith("0 field file(s) valid\nDocument: about "), output
     code, output = cli(None, "init", str(repo), "--fieldsync-source", PINNED)
     assert code == 2 and "not empty" in output
 
@@ -153,10 +155,7 @@ def test_the_old_backend_finds_every_server_by_hostname(consul, example_promethe
     assert all(e["from_cache"] is False and e["files_count"] >= 1 for e in entries)
     assert [e["files_count"] for e in entries] == [2, 2, 2, 1]
     # The old backend's reader: "discovered in" is every hostname whose entry lists the field.
-    discovered: dict[str, set[str]] = {}
-    for entry in entries:
-        for field in entry["fields"]:
-            discovered.setdefault(field["name"], set()).add(entry["hostname"])
+    discovered = {r["name"]: set(oldbackend.discovered_in(r["name"], entries)) for r in doc["fields"]}
     sites_only = {SITES[n][0] for n in SITES}
     assert all(sites_only <= discovered[name] for name in SHARED)
     assert discovered["fabricante"] == {"11.144.0.21"}
@@ -261,10 +260,7 @@ def test_the_three_real_servers_by_hostname(consul, field_repo) -> None:
     assert list(entries) == list(hosts.values())
     for host, entry in entries.items():  # each site's external labels, from the file that has them
         assert entry["external_labels"]["prometheus_instance"] == host, entry["external_labels"]
-    discovered: dict[str, set[str]] = {}
-    for entry in entries.values():
-        for field in entry["fields"]:
-            discovered.setdefault(field["name"], set()).add(entry["hostname"])
+    discovered = {r["name"]: set(oldbackend.discovered_in(r["name"], list(entries.values()))) for r in doc["fields"]}
     production = {n for n, hs in discovered.items() if hs == set(hosts.values())}
     assert len(production) == 21 and {"company", "localizacao", "tipo_monitoramento"} <= production
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fieldsync.model import GitInfo, Rule, ServerStatus
-from fieldsync.rules import document, schemas
+from fieldsync.rules import document, legacy, schemas
 from fieldsync.rules.diff import diff_fields
 from fieldsync.rules.document import build_document
 from fieldsync.rules.merge import discover, display_name
@@ -66,9 +66,19 @@ def test_every_field_once_sorted_with_all_attributes(overrides: dict, statuses: 
     seen = set(overrides) | {r.name for s in statuses if s.success for r in s.rules}
     assert sorted(names) == sorted(seen) and len(names) == len(set(names))
     assert [(r["order"], r["name"]) for r in doc["fields"]] == sorted((r["order"], r["name"]) for r in doc["fields"])
-    expected_keys = {"name", *schemas.field_properties(), "source_label", "regex", "replacement", "discovered_in"}
+    expected_keys = {"name", *schemas.field_properties(), "source_label", "regex", "replacement"}
     assert all(set(r) == expected_keys for r in doc["fields"])
     assert doc["total_fields"] == len(names)
+
+
+@settings(max_examples=300, deadline=None)
+@given(overrides_st, statuses_st())
+def test_discovered_in_recomputed_the_old_way_names_every_server_that_has_the_field(
+        overrides: dict, statuses: list[ServerStatus]) -> None:
+    found = legacy.discovered_in(build(overrides, statuses))
+    for record in build(overrides, statuses)["fields"]:
+        having = tuple(s.name for s in statuses if s.success and any(r.name == record["name"] for r in s.rules))
+        assert found.get(record["name"], ()) == having
 
 
 @settings(max_examples=300, deadline=None)
@@ -90,14 +100,22 @@ def test_idempotent_resync_over_own_output(overrides: dict, statuses: list[Serve
     assert diff_fields(first["fields"], again["fields"]).empty
 
 
+def test_a_document_of_an_earlier_fieldsync_differs_in_nothing_a_person_set() -> None:
+    statuses = [ServerStatus("p1", "u", True, rules=(Rule("env", "__meta_env", "(.*)", "$1"),))]
+    now = build({"env": {"name": "env", "order": 3}}, statuses)
+    older = [{**record, "discovered_in": ["p1"]} for record in now["fields"]]
+    found = diff_fields(older, now["fields"])
+    assert found.empty and not found.refreshed, found
+
+
 def test_unseen_yaml_field_stays_and_unknown_field_gets_defaults() -> None:
     statuses = [ServerStatus("p1", "u", True, rules=(Rule("cost_center", "__meta_cc", "(.*)", "$1"),))]
-    records = {r["name"]: r for r in build({"company": {"name": "company", "field_type": "select",
-                                                        "options": ["a"]}}, statuses)["fields"]}
-    assert records["company"]["discovered_in"] == [] and records["company"]["source_label"] == ""
+    doc = build({"company": {"name": "company", "field_type": "select", "options": ["a"]}}, statuses)
+    records = {r["name"]: r for r in doc["fields"]}
+    assert "company" not in legacy.discovered_in(doc) and records["company"]["source_label"] == ""
     assert records["company"]["field_type"] == "select"
     cc = records["cost_center"]
-    assert cc["display_name"] == "Cost Center" and cc["discovered_in"] == ["p1"]
+    assert cc["display_name"] == "Cost Center" and legacy.discovered_in(doc)["cost_center"] == ("p1",)
     assert {k: cc[k] for k in schemas.field_defaults()} == schemas.field_defaults()
 
 
@@ -107,12 +125,55 @@ def test_field_of_a_failed_server_is_carried_over_from_live() -> None:
                                                       Rule("company", "__meta_c2", "(.*)", "$1")))]
     live = build({}, both)
     down = [up, ServerStatus("p2", "u2", False, error="connection refused")]
-    records = {r["name"]: r for r in build({}, down, live=live)["fields"]}
-    assert records["vendor"]["regex"] == "v(.*)" and records["vendor"]["discovered_in"] == ["p2"]
-    assert records["company"]["discovered_in"] == ["p1", "p2"]
+    doc = build({}, down, live=live)
+    records = {r["name"]: r for r in doc["fields"]}
+    assert records["vendor"]["regex"] == "v(.*)" and legacy.discovered_in(doc)["vendor"] == ("p2",)
+    assert legacy.discovered_in(doc)["company"] == ("p1", "p2")
     assert records["company"]["source_label"] == "__meta_company"
     # Once p2 answers without the field, it is gone.
     assert "vendor" not in {r["name"] for r in build({}, [up, ServerStatus("p2", "u2", True)], live=live)["fields"]}
+
+
+def test_server_entries_hold_what_the_old_readers_read_with_fields_by_name() -> None:
+    up = ServerStatus("p1", "http://prom-1:9090", True, None, 12, {"site": "a"},
+                      (Rule("company", "__meta_company", "(.*)", "$1"),), hostname="prom-1", port=9090, files_count=1)
+    [entry] = build({}, [up])["extraction_status"]["server_status"]
+    assert entry == {"name": "p1", "hostname": "prom-1", "port": 9090, "success": True, "from_cache": False,
+                     "files_count": 1, "error": None, "duration_ms": 12, "fields_count": 1,
+                     "external_labels": {"site": "a"}, "fields": ["company"]}
+
+
+def test_a_failed_servers_entry_in_the_older_shape_is_carried_by_name() -> None:
+    """A document an earlier fieldsync wrote lists each server's fields as objects and records `discovered_in`: a
+    server that is down now keeps its entry, its fields listed by name, and its fields' records."""
+    older = build({}, [ServerStatus("p1", "u1", True, rules=(Rule("company", "__meta_company", "(.*)", "$1"),)),
+                       ServerStatus("p2", "u2", True, rules=(Rule("vendor", "__meta_vendor", "v(.*)", "$1"),))])
+    for entry in older["extraction_status"]["server_status"]:
+        entry["url"] = "http://" + entry["name"]
+        entry["fields"] = [{"name": n, "source_label": "", "regex": None, "replacement": None} for n in entry["fields"]]
+    for record in older["fields"]:
+        record["discovered_in"] = ["p1"] if record["name"] == "company" else ["p2"]
+    doc = build({}, [ServerStatus("p1", "u1", True, rules=(Rule("company", "__meta_company", "(.*)", "$1"),)),
+                     ServerStatus("p2", "u2", False, error="down")], live=older)
+    carried = doc["extraction_status"]["server_status"][1]
+    assert carried["name"] == "p2" and carried["fields"] == ["vendor"] and "url" not in carried
+    assert {r["name"]: r["regex"] for r in doc["fields"]}["vendor"] == "v(.*)"
+    assert all("discovered_in" not in r for r in doc["fields"])
+
+
+def test_400_fields_on_20_servers_fit_in_a_consul_value() -> None:
+    """Each record carries the old system's 31 keys; each server lists the field names it has. Names are longer
+    than the old system's real ones (9 characters on average) and every field has a description."""
+    names = [f"field_{n:03d}_abc" for n in range(400)]
+    statuses = [ServerStatus(f"prometheus-{s:02d}.example.internal:9090", f"http://prometheus-{s:02d}:9090", True,
+                             None, 40, {"cluster": f"cluster-{s:02d}", "datacenter": "dc1"},
+                             tuple(Rule(n, f"__meta_consul_service_metadata_{n}", "(.*)", "$1") for n in names),
+                             hostname=f"prometheus-{s:02d}.example.internal", port=9090) for s in range(20)]
+    overrides = {n: {"name": n, "display_name": n.title(), "description": "d" * 40, "category": ["basic", "extra"]}
+                 for n in names}
+    doc = build(overrides, statuses)
+    assert len(document.encode(doc)) < document.CONSUL_VALUE_LIMIT
+    assert all(len(hosts) == 20 for hosts in legacy.discovered_in(doc).values())
 
 
 def test_discover_first_server_wins() -> None:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from fieldsync.model import DeletionBudget, Diff, FieldChange, HandEdit, Lineage, Position, Rule, ServerStatus
+from fieldsync.model import (
+    DeletionBudget,
+    Diff,
+    DocumentSize,
+    FieldChange,
+    HandEdit,
+    Lineage,
+    Position,
+    Rule,
+    ServerStatus,
+)
 from fieldsync.rules import document, effective, guards, merge, schemas
 
 OURS = "a" * 40
@@ -147,16 +157,25 @@ def test_size_refuses_only_over_consuls_limit() -> None:
 
 def test_size_headroom_warns_above_eighty_percent_and_errors_above_the_limit() -> None:
     limit = document.CONSUL_VALUE_LIMIT
-    assert guards.size_headroom(int(limit * 0.8)) is None
-    warning = guards.size_headroom(int(limit * 0.8) + 1)
+    assert guards.size_headroom(DocumentSize(int(limit * 0.8), 10, 1)) is None
+    warning = guards.size_headroom(DocumentSize(int(limit * 0.8) + 1, 10, 1))
     assert warning == ("warning", "the document would be 419,431 bytes, 80% of Consul's 524,288 byte value limit "
                                   "(over 80%); few fields are left")
-    assert guards.size_headroom(limit, at_least=True) == (
-        "warning", "the document would be at least 524,288 bytes, 100% of Consul's 524,288 byte value limit (over "
+    assert guards.size_headroom(DocumentSize(limit, 10, 1, estimate=True)) == (
+        "warning", "the document would be about 524,288 bytes, 100% of Consul's 524,288 byte value limit (over "
                    "80%); few fields are left")
-    assert guards.size_headroom(limit)[0] == "warning"
-    error = guards.size_headroom(limit + 1)
+    assert guards.size_headroom(DocumentSize(limit, 10, 1))[0] == "warning"
+    error = guards.size_headroom(DocumentSize(limit + 1, 10, 1))
     assert error is not None and error[0] == "error" and "every sync would fail" in error[1]
+
+
+def test_room_is_how_many_more_average_fields_fit_under_the_limit() -> None:
+    limit = document.CONSUL_VALUE_LIMIT
+    assert guards.room(DocumentSize(limit // 4, 100, 20)) == 300
+    assert guards.room(DocumentSize(limit // 4 + 1, 100, 20)) == 299  # rounded down: it errs low
+    assert guards.room(DocumentSize(limit, 100, 20)) == 0
+    assert guards.room(DocumentSize(limit + 5000, 100, 20)) == 0
+    assert guards.room(DocumentSize(900, 0, 3)) is None
 
 
 def test_contract_names_the_first_breach_at_the_top_level_too() -> None:
@@ -220,17 +239,16 @@ def test_discover_first_server_wins_and_every_server_is_named() -> None:
 
 
 def test_discover_carries_over_what_only_a_failed_server_had() -> None:
-    live = [{"name": "lonely", "discovered_in": ["p1"]}, {"name": "nowhere", "discovered_in": None},
-            {"name": "site", "source_label": "__meta_site", "regex": None, "replacement": None,
-             "discovered_in": ["p2", "gone"]},
-            {"name": "cost", "source_label": None, "regex": "([A-Z]+)-.*", "replacement": "$1",
-             "discovered_in": ["p2"]},
-            {"name": "env", "source_label": "__meta_env", "discovered_in": ["p1", "p2"]}]
-    found = merge.discover([_status("p1", True, Rule("env", "__meta_a", "(.*)", "$1")), _status("p2", False)], live)
+    live = [{"name": "site", "source_label": "__meta_site", "regex": None, "replacement": None},
+            {"name": "cost", "source_label": None, "regex": "([A-Z]+)-.*", "replacement": "$1"},
+            {"name": "env", "source_label": "__meta_env"}, {"name": "lonely"}]
+    carried = {"p2": ["site", "cost", "env", "no_record"]}
+    found = merge.discover([_status("p1", True, Rule("env", "__meta_a", "(.*)", "$1")), _status("p2", False)],
+                           carried, live)
     assert found["site"].rule == Rule("site", "__meta_site", "", "") and found["site"].servers == ("p2",)
     assert found["cost"].rule == Rule("cost", "", "([A-Z]+)-.*", "$1")
     assert found["env"].servers == ("p1", "p2") and found["env"].rule.source_label == "__meta_a"
-    assert "lonely" not in found and "nowhere" not in found
+    assert "lonely" not in found and "no_record" not in found
 
 
 def test_merge_layers_defaults_extraction_and_yaml_in_order() -> None:
@@ -241,9 +259,9 @@ def test_merge_layers_defaults_extraction_and_yaml_in_order() -> None:
                                                                                      "required"])
     assert records == [
         {"name": "site", "display_name": "Site", "order": 1, "required": False, "source_label": "", "regex": None,
-         "replacement": None, "discovered_in": []},
+         "replacement": None},
         {"name": "env", "display_name": "Ambiente", "order": 2, "required": False, "source_label": "__meta_env",
-         "regex": "(.*)", "replacement": "$1", "discovered_in": ["p1"]},
+         "regex": "(.*)", "replacement": "$1"},
     ]
 
 

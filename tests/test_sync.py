@@ -97,7 +97,8 @@ def test_one_server_down_keeps_its_fields_both_down_writes_nothing(consul, start
     first, second = start_prometheus(example_config), start_prometheus(SECOND)
     key = "down/fields"
     assert run_sync(consul, field_repo.path, first.url, second.url, key=key)[0] == 0
-    assert records(consul, key)["b_only"]["discovered_in"] == [second.url.split("//")[1]]
+    by_server = {e["name"]: e["fields"] for e in live(consul, key)[0]["extraction_status"]["server_status"]}
+    assert "b_only" in by_server[second.url.split("//")[1]] and "b_only" not in by_server[first.url.split("//")[1]]
     entries_before = live(consul, key)[0]["extraction_status"]["server_status"]
     second.stop()
     code, output = run_sync(consul, field_repo.path, first.url, second.url, key=key)
@@ -331,3 +332,41 @@ def test_sync_format_json_prints_the_run_record(consul, example_prometheus, fiel
     assert code == 1
     failed = json.loads(output.splitlines()[0])
     assert failed["outcome"] == "failed" and "no Prometheus server answered" in failed["error"]
+
+
+def scale_config(fields: int, site: int) -> str:
+    """A Prometheus config whose consul job derives `fields` labels from service metadata."""
+    rules = "".join(f"  - source_labels: [__meta_consul_service_metadata_campo_{n:03d}]\n"
+                    f"    target_label: campo_{n:03d}\n" for n in range(fields))
+    return (f"global:\n  external_labels: {{site: site-{site:02d}, datacenter: dc{site % 3}}}\n"
+            f"scrape_configs:\n- job_name: consul\n  relabel_configs:\n{rules}")
+
+
+def test_400_fields_on_20_servers_are_one_document_the_old_readers_read(consul, field_repo) -> None:
+    """The old system's readers (CONTRACT.md) find every field discovered on all 20 sites, each site's labels by
+    hostname, and the list in order, from a document under Consul's value limit."""
+    from contextlib import ExitStack
+
+    from support import oldbackend
+    from support.badhttp import config_of, serving
+
+    key = "scale/fields"
+    with ExitStack() as stack:
+        urls = [stack.enter_context(serving(config_of(scale_config(400, site))))[0] for site in range(20)]
+        field_repo.write("fieldsync.yaml", f"key: {key}\nprometheus:\n" + "".join(
+            f"  - {{name: site-{n:02d}, url: '{url}', hostname: 'prometheus-{n:02d}.example.internal'}}\n"
+            for n, url in enumerate(urls)))
+        field_repo.write("fields/campo_007.yaml", "name: campo_007\ndisplay_name: Sétimo\norder: 1\n")
+        field_repo.commit("twenty sites")
+        code, output = run_sync(consul, field_repo.path, key=key)
+    assert code == 0, output
+    raw = client(consul).kv.get(key)[1]["Value"]
+    assert len(raw) < 512 * 1024, len(raw)
+    doc = json.loads(raw)
+    entries = doc["extraction_status"]["server_status"]
+    hosts = [f"prometheus-{n:02d}.example.internal" for n in range(20)]
+    scaled = [r["name"] for r in doc["fields"] if r["name"].startswith("campo_")]
+    assert len(scaled) == 400
+    assert all(oldbackend.discovered_in(name, entries) == hosts for name in scaled)
+    assert oldbackend.site_labels(hosts[13], entries) == {"site": "site-13", "datacenter": "dc1"}
+    assert oldbackend.listed(doc)[0] == "campo_007"

@@ -179,6 +179,29 @@ def test_cache_gives_the_same_answer_and_sees_edits(tmp_path: Path) -> None:
     assert CliRunner().invoke(main, args).exit_code == 0
 
 
+def test_the_document_size_counts_every_configured_server_and_the_cache_knows_it(field_repo, tmp_path: Path) -> None:
+    field_repo.write("fieldsync.yaml", "prometheus:\n" + "".join(
+        f"  - {{name: p{n}, url: 'http://127.0.0.1:{9090 + n}', hostname: prometheus-{n}.example}}\n"
+        for n in range(3)))
+    field_repo.commit("three servers")
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    documents = []
+    for args in (["--no-cache"], cache, cache, ["--rev", "HEAD", *cache], ["--rev", "HEAD", *cache]):
+        result = CliRunner().invoke(main, ["validate", "--repo", str(field_repo.path), "--format", "json", *args])
+        assert result.exit_code == 0, result.output
+        documents.append(json.loads(result.stdout)["document"])
+    assert all(d == documents[0] for d in documents), documents  # fresh, cached, worktree, commit: one answer
+    size = documents[0]
+    fields = len(list((field_repo.path / "fields").glob("*.yaml")))
+    assert size["servers"] == 3 and size["fields"] == fields and size["estimate"] is True
+    assert size["room_for_fields"] == (524288 - size["bytes"]) * fields // size["bytes"] > 100
+    text = CliRunner().invoke(main, ["validate", "--repo", str(field_repo.path), *cache]).output
+    assert f"Document: about {size['bytes']:,} bytes" in text and "more fields at 3 server(s)." in text, text
+    given = CliRunner().invoke(main, ["validate", "--repo", str(field_repo.path), "--format", "json", *cache,
+                                      str(field_repo.path / "fields" / "company.yaml")])
+    assert json.loads(given.stdout)["document"] is None  # some files (pre-commit): no document to size
+
+
 # Fast and full validators must agree on every document: the fast one decides, the full one explains.
 _keys = sorted(schemas.field_properties()) + ["unknown", "Name"]
 _values = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=4),

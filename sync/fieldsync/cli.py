@@ -128,7 +128,7 @@ def validate(paths: tuple[str, ...], rev: str | None, repo: str, fmt: str, cache
     from .usecases.validate import validate as run
 
     result = run(repo=repo, paths=paths, rev=rev, cache_dir=cache_dir, use_cache=not no_cache)
-    click.echo(render.problems(result.problems, fmt, result.checked), err=not result.valid and fmt == "text")
+    click.echo(render.validation(result, fmt), err=not result.valid and fmt == "text")
     return 0 if result.valid else 1
 
 
@@ -265,7 +265,7 @@ def plan(repo: str, rev: str, prometheus: tuple[str, ...], key: str | None, conf
                  worktree=worktree, policy=s.drift, budget=s.budget, state_prefix=s.state_prefix,
                  order_ties=s.order_ties)
     click.echo(render.plan(result, fmt))
-    too_big = guards.size(result.size)
+    too_big = guards.size(result.size.length)
     if too_big:
         raise FieldsyncError(f"{too_big}: every sync of this would fail")
     return 2 if result.changes else 0

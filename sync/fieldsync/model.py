@@ -373,8 +373,8 @@ class Plan:
         return not (self.diff.empty and self.readers.empty)
 
     @property
-    def size(self) -> int:
-        return len(self.value)
+    def size(self) -> DocumentSize:
+        return DocumentSize(len(self.value), len(self.doc["fields"]), len(self.inputs.statuses))
 
 
 class Outcome(str, Enum):
@@ -472,9 +472,20 @@ class ImportResult:
 
 
 @dataclass(frozen=True)
+class DocumentSize:
+    """A document's size against Consul's value limit: `fields` records, listed by `servers` servers' entries."""
+
+    length: int
+    fields: int
+    servers: int
+    estimate: bool = False  # from the field files alone (validate): extraction may add fields
+
+
+@dataclass(frozen=True)
 class Validation:
     problems: list[Problem]
     checked: int  # entries looked at
+    size: DocumentSize | None = None  # of the document the field files make, when all of fields/ was checked
 
     @property
     def valid(self) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 from .errors import FieldsyncError
 from .model import (
+    DocumentSize,
     FieldCommit,
     HandEdit,
     ImportResult,
@@ -25,6 +26,7 @@ from .model import (
     ServerStatus,
     StatusReport,
     SyncReport,
+    Validation,
 )
 from .rules import document, guards, legacy
 
@@ -46,12 +48,13 @@ def _github(problem: Problem) -> str:
             f"title=fieldsync::{esc(problem.message)}")
 
 
-def problems(found: list[Problem], fmt: str, checked: int) -> str:
-    """Problems (already sorted) plus a one-line summary."""
+def validation(result: Validation, fmt: str) -> str:
+    """Problems (already sorted), a one-line summary, and the document's size when the whole of fields/ was read."""
+    found, checked = result.problems, result.checked
     errors = [p for p in found if p.is_error]
     if fmt == "json":
-        return json.dumps({"valid": not errors, "files_checked": checked, "problems": [asdict(p) for p in found]},
-                          indent=2)
+        return json.dumps({"valid": not errors, "files_checked": checked, "problems": [asdict(p) for p in found],
+                           "document": size_json(result.size) if result.size else None}, indent=2)
     lines = [_github(p) if fmt == "github" else p.text() for p in found]
     warnings = len(found) - len(errors)
     noted = f", {warnings} warning(s)" if warnings else ""
@@ -60,6 +63,8 @@ def problems(found: list[Problem], fmt: str, checked: int) -> str:
                      f"{checked} file(s) checked")
     else:
         lines.append(f"{checked} field file(s) valid{noted}")
+    if result.size:
+        lines.append(size_line(result.size))
     return "\n".join(lines)
 
 
@@ -145,9 +150,17 @@ def _plan_warnings(plan: Plan) -> list[str]:
     return notes
 
 
-def _size_line(plan: Plan) -> str:
-    return (f"Document: {plan.size:,} bytes, {plan.size / document.CONSUL_VALUE_LIMIT:.0%} of Consul's "
-            f"{document.CONSUL_VALUE_LIMIT:,} byte limit.")
+def size_line(size: DocumentSize) -> str:
+    """'Document: 460,123 bytes, 88% of Consul's 524,288 byte limit; room for ~61 more fields at 20 servers.'"""
+    room = guards.room(size)
+    return (f"Document: {'about ' if size.estimate else ''}{size.length:,} bytes, "
+            f"{size.length / document.CONSUL_VALUE_LIMIT:.0%} of Consul's {document.CONSUL_VALUE_LIMIT:,} byte limit"
+            + (f"; room for ~{room:,} more fields at {size.servers} server(s)." if room is not None else "."))
+
+
+def size_json(size: DocumentSize) -> dict[str, Any]:
+    return {"bytes": size.length, "limit": document.CONSUL_VALUE_LIMIT, "fields": size.fields,
+            "servers": size.servers, "room_for_fields": guards.room(size), "estimate": size.estimate}
 
 
 def reader_lines(changes: ReaderChanges, limit: int = 20) -> list[str]:
@@ -188,7 +201,8 @@ def plan(result: Plan, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({
             "key": result.key, "commit": git.commit, "ref": git.ref, "live_commit": live_commit,
-            "changes": result.changes, "writes": not result.unchanged, "size": result.size,
+            "changes": result.changes, "writes": not result.unchanged, "size": result.size.length,
+            "document": size_json(result.size),
             "added": d.added, "removed": d.removed,
             "changed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()} for c in d.changed},
             "refreshed": {c.name: {k: {"before": a, "after": b} for k, (a, b) in c.changes.items()}
@@ -209,7 +223,7 @@ def plan(result: Plan, fmt: str) -> str:
     if fmt == "markdown":
         lines = [f"### fieldsync plan for `{result.key}`", "",
                  f"Commit `{git.commit[:12]}` ({git.ref}) against the live document from `{live}`.", "",
-                 f"**{_plan_summary(result)}** {_size_line(result)}"]
+                 f"**{_plan_summary(result)}** {size_line(result.size)}"]
         if not d.empty:
             lines += ["", "| field | attribute | before | after |", "| --- | --- | --- | --- |"]
             lines += [f"| `{n}` | *(new field)* | | |" for n in d.added]
@@ -230,7 +244,7 @@ def plan(result: Plan, fmt: str) -> str:
     lines += [f"  ~ {line}" for line in reader_lines(result.readers)]
     lines += hand_edit_lines(result)
     lines += [f"Warning: {w}" for w in _plan_warnings(result)]
-    return "\n".join([*lines, _plan_summary(result), _size_line(result)])
+    return "\n".join([*lines, _plan_summary(result), size_line(result.size)])
 
 
 # --- sync ---------------------------------------------------------------------------------------------------------

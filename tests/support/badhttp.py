@@ -80,6 +80,19 @@ def redirect_to(location: str) -> Handler:
     return handle
 
 
+def config_of(yaml_text: str) -> Handler:
+    """Answers /api/v1/status/config with this configuration, as Prometheus does."""
+    body = json.dumps({"status": "success", "data": {"yaml": yaml_text}}).encode()
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+    return handle
+
+
 def config_answer(h: BaseHTTPRequestHandler) -> None:
     h.send_response(200)
     h.send_header("Content-Type", "application/json")

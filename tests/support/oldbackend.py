@@ -155,3 +155,23 @@ def extracted_of(agent: ConsulAgent, key: str) -> list[tuple[str, str]]:
     _, item = client(agent).kv.get(key)
     doc = json.loads(item["Value"])
     return [(r["name"], r["source_label"]) for r in doc["fields"] if r["source_label"]]
+
+
+# --- its readers, as CONTRACT.md describes them -------------------------------------------------------------------
+
+def discovered_in(field: str, server_status: list[dict[str, Any]]) -> list[str]:
+    """"Discovered in", recomputed at read time: the hostname of every entry whose `fields` lists the field (as a
+    name, or as an object with that name); an entry without hostname adds nothing."""
+    return [entry["hostname"] for entry in server_status if entry.get("hostname")
+            and any(item == field or (isinstance(item, dict) and item.get("name") == field)
+                    for item in entry.get("fields") or [])]
+
+
+def site_labels(hostname: str, server_status: list[dict[str, Any]]) -> dict[str, str]:
+    """A site's external labels, looked up by hostname."""
+    return next((dict(e.get("external_labels") or {}) for e in server_status if e.get("hostname") == hostname), {})
+
+
+def listed(doc: dict[str, Any]) -> list[str]:
+    """Its list endpoint: the records sorted by `order` (stable)."""
+    return [r["name"] for r in sorted(doc["fields"], key=lambda r: r.get("order", 999))]

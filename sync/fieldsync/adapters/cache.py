@@ -1,4 +1,5 @@
-"""Validation results cached by (path, git blob id), so an unchanged tree re-validates without parsing."""
+"""Validation results cached by (path, git blob id), with the content of a valid file, so an unchanged tree
+re-validates (and sizes its document) without parsing."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import yaml
 from .. import __version__
 from ..model import Entry, FileResult, Problem
 
+FORMAT = 2  # of the cache file: a result holds the file's content too
 _RACY_NS = 2_000_000_000  # a stamp this recent may miss a write in the same clock tick: not trusted
 
 
@@ -25,7 +27,7 @@ class ResultCache:
     """A JSON file of per-file results; its name changes with the tool version and the schemas' digest."""
 
     def __init__(self, directory: Path, schema_digest: str) -> None:
-        self.file = directory / f"validate-{__version__}-{yaml.__version__}-{schema_digest}.json"
+        self.file = directory / f"validate{FORMAT}-{__version__}-{yaml.__version__}-{schema_digest}.json"
         try:
             saved = json.loads(self.file.read_text(encoding="utf-8"))
             self._data: dict[str, list] = saved["results"]
@@ -50,12 +52,12 @@ class ResultCache:
         hit = self._data.get(f"{path}\0{blob_id}")
         if hit is None:
             return None
-        name, name_line, problems = hit
-        return FileResult(path, name, name_line, tuple(Problem(path, *p) for p in problems))
+        name, name_line, problems, doc = hit
+        return FileResult(path, name, name_line, tuple(Problem(path, *p) for p in problems), doc)
 
     def put(self, result: FileResult, blob_id: str) -> None:
         problems = [[p.line, p.column, p.message, p.severity] for p in result.problems]
-        self._data[f"{result.path}\0{blob_id}"] = [result.name, result.name_line, problems]
+        self._data[f"{result.path}\0{blob_id}"] = [result.name, result.name_line, problems, result.doc]
         self._dirty = True
 
     def save(self) -> None:

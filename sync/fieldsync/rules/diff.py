@@ -8,7 +8,7 @@ from typing import Any
 from ..model import Diff, FieldChange
 from . import schemas
 from .effective import baseline, effective
-from .merge import EXTRACTED
+from .merge import DERIVED, EXTRACTED
 
 
 def diff_fields(before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str, Any]]) -> Diff:
@@ -27,7 +27,7 @@ def diff_fields(before: Iterable[Mapping[str, Any]], after: Iterable[Mapping[str
     for name in sorted(old.keys() & new.keys()):
         a, b, base = old[name], new[name], baseline(name)
         chosen = {k: (effective(a, k, base), b.get(k)) for k in attributes}
-        dropped = {k: (a[k], None) for k in a if k != "name" and k not in chosen and k not in EXTRACTED}
+        dropped = {k: (a[k], None) for k in a if k != "name" and k not in chosen and k not in DERIVED}
         changes = {k: v for k, v in sorted({**chosen, **dropped}.items()) if v[0] != v[1]}
         derived = {k: (a.get(k), b.get(k)) for k in EXTRACTED if a.get(k) != b.get(k)}
         if changes:

@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import Refused
-from ..model import Document, GitInfo, HandEdit, ServerStatus
+from ..model import Document, DocumentSize, GitInfo, HandEdit, Rule, ServerSpec, ServerStatus
 from . import schemas
+from .extraction import DEFAULT_REGEX, DEFAULT_REPLACEMENT
 from .merge import discover, merge
 
 VERSION = "2.0"
@@ -20,26 +21,46 @@ SOURCE = "fieldsync"
 # the commit was named by (`--rev <sha>` and `--rev HEAD` write the same content).
 VOLATILE = frozenset({"last_updated", "extracted_at", "duration_ms", "ref"})
 CONSUL_VALUE_LIMIT = 512 * 1024
+ENTRY_KEYS = ("name", "hostname", "port", "success", "from_cache", "files_count", "error", "duration_ms",
+              "fields_count", "external_labels", "fields")
 
 
-def server_entries(statuses: list[ServerStatus], live: Document | None) -> list[dict[str, Any]]:
-    """extraction_status.server_status[]: data from successful reads only. A server that failed this run keeps the
-    entry of its last successful read, exactly as it was; one that never answered has none. Health (errors,
-    durations of failed runs) goes to the run record, so the document changes only when what readers use does."""
-    previous = {e.get("name"): e for e in ((live or {}).get("extraction_status") or {}).get("server_status") or []
-                if isinstance(e, dict) and e.get("success") is True}
-    entries = []
-    for status in statuses:
-        if status.success:
-            entries.append(status.to_json())
-        elif status.name in previous:
-            entries.append(previous[status.name])
-    return entries
+def entry_fields(entry: Mapping[str, Any]) -> list[str]:
+    """The field names a server_status[] entry lists: strings, or objects with a name (its reader takes both)."""
+    names = []
+    for item in entry.get("fields") or []:
+        name = item.get("name") if isinstance(item, dict) else item
+        if isinstance(name, str):
+            names.append(name)
+    return names
+
+
+def entry(status: ServerStatus) -> dict[str, Any]:
+    """A server's extraction_status.server_status[] entry: the keys the old system's readers use (CONTRACT.md), its
+    fields listed by name (they recompute "discovered in" from these), and fieldsync's name for the server. The
+    fields' rules are in the records, once; the URL is in fieldsync.yaml."""
+    return {"name": status.name, "hostname": status.hostname or status.name, "port": status.port,
+            "success": status.success, "from_cache": False, "files_count": status.files_count, "error": status.error,
+            "duration_ms": status.duration_ms, "fields_count": len(status.rules),
+            "external_labels": status.external_labels, "fields": [rule.name for rule in status.rules]}
+
+
+def last_reads(statuses: Sequence[ServerStatus], live: Document | None) -> dict[str, dict[str, Any]]:
+    """The entry of each server that failed this run as its last successful read left it (in the shape `entry`
+    gives, whatever shape the live document has); a server that never answered has none."""
+    failed = {s.name for s in statuses if not s.success}
+    previous = ((live or {}).get("extraction_status") or {}).get("server_status") or []
+    return {e["name"]: {**{k: v for k, v in e.items() if k in ENTRY_KEYS}, "fields": entry_fields(e)}
+            for e in previous if isinstance(e, dict) and e.get("success") is True and e.get("name") in failed}
 
 
 def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitInfo, now: str,
-          live: Document | None = None, edits: Sequence[HandEdit] = ()) -> dict[str, Any]:
-    entries = server_entries(statuses, live)
+          carried: Mapping[str, dict[str, Any]] | None = None, edits: Sequence[HandEdit] = ()) -> dict[str, Any]:
+    """The document. extraction_status.server_status[] holds data from successful reads only: a server that failed
+    this run keeps the entry of its last successful read (`carried`). Health (errors, durations of failed runs)
+    goes to the run record, so the document changes only when what readers use does."""
+    entries = [entry(s) if s.success else (carried or {})[s.name] for s in statuses
+               if s.success or s.name in (carried or {})]
     return {
         "version": VERSION,
         "last_updated": now,
@@ -62,14 +83,27 @@ def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitI
 def build_document(overrides: Mapping[str, Mapping[str, Any]], statuses: list[ServerStatus], live: Document | None,
                    git: GitInfo, now: str, edits: Sequence[HandEdit] = (), ties: Sequence[str] = ()) -> Document:
     """The sealed document for these field files with the hand `edits` laid over them (and recorded in it, with
-    their bases, as what it holds over its commit), and these extraction results; fields only a failed server had
-    are carried over from `live`; records of equal `order` are listed as `ties` says."""
-    discovered = discover(statuses, (live or {}).get("fields") or [])
+    their bases, as what it holds over its commit), and these extraction results; what a server that failed this
+    run had at its last read is carried over from `live`; records of equal `order` are listed as `ties` says."""
+    carried = last_reads(statuses, live)
+    discovered = discover(statuses, {name: e["fields"] for name, e in carried.items()},
+                          (live or {}).get("fields") or [])
     laid = {name: dict(values) for name, values in overrides.items()}
     for edit in edits:
         laid.setdefault(edit.field, {"name": edit.field})[edit.attribute] = edit.live
     records = merge(laid, discovered, schemas.field_defaults(), ["name", *schemas.field_properties()], ties)
-    return seal(build(records, statuses, git, now, live, edits))
+    return seal(build(records, statuses, git, now, carried, edits))
+
+
+def estimate(overrides: Mapping[str, Mapping[str, Any]], servers: Sequence[ServerSpec]) -> DocumentSize:
+    """The size of the document these field files make, as if every server had every field (extraction may add
+    fields that no file names)."""
+    statuses = [ServerStatus(s.name, "", True, rules=tuple(Rule(name, f"__meta_consul_service_metadata_{name}",
+                                                                DEFAULT_REGEX, DEFAULT_REPLACEMENT)
+                                                           for name in overrides), hostname=s.hostname)
+                for s in servers]
+    doc = build_document(overrides, statuses, None, GitInfo("0" * 40, "", ""), "")
+    return DocumentSize(len(encode(doc)), len(doc["fields"]), len(servers), estimate=True)
 
 
 def held_edits(doc: Document | None) -> tuple[HandEdit, ...]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import schemas
-from .merge import EXTRACTED, display_name
+from .merge import DERIVED, display_name
 
 HIDDEN_UNLESS_TRUE = frozenset({"enabled", "show_in_filter", "available_for_registration"})
 NULL_IS_UNSET = frozenset({"validation_regex", "validation", "options", "default_value", "placeholder", "description"})
@@ -42,4 +42,4 @@ def chosen(record: Mapping[str, Any]) -> dict[str, Any]:
 def ignored(record: Mapping[str, Any]) -> list[str]:
     """Keys of a record that are no field attribute and nothing extraction derives: import leaves them out."""
     attributes = schemas.field_properties()
-    return sorted(k for k in record if k not in attributes and k not in EXTRACTED)  # "name" is an attribute
+    return sorted(k for k in record if k not in attributes and k not in DERIVED)  # "name" is an attribute

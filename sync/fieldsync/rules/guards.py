@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..model import DeletionBudget, Diff, Document, HandEdit, Lineage, Position
+from ..model import DeletionBudget, Diff, Document, DocumentSize, HandEdit, Lineage, Position
 from . import document, schemas
 
 
@@ -115,13 +115,21 @@ def size(length: int) -> str | None:
     return f"the document is {length:,} bytes, over Consul's {document.CONSUL_VALUE_LIMIT:,} byte value limit"
 
 
-def size_headroom(length: int, at_least: bool = False) -> tuple[str, str] | None:
-    """(severity, message) when a document of `length` bytes comes near Consul's limit (warning above 80%) or goes
-    over it (error); `at_least` for an estimate from the field files alone, before extraction adds its part."""
-    share = length / document.CONSUL_VALUE_LIMIT
+def room(size: DocumentSize) -> int | None:
+    """About how many more fields fit under Consul's value limit, each as large as this document's average field
+    (its record and its name in each server's entry; the document's fixed part counted in, so it errs low); None
+    for a document without fields, which has no average."""
+    if not size.fields:
+        return None
+    return max(0, (document.CONSUL_VALUE_LIMIT - size.length) * size.fields // size.length)
+
+
+def size_headroom(size: DocumentSize) -> tuple[str, str] | None:
+    """(severity, message) when a document comes near Consul's limit (warning above 80%) or goes over it (error)."""
+    share = size.length / document.CONSUL_VALUE_LIMIT
     if share <= SIZE_WARNING:
         return None
-    size_text = f"{'at least ' if at_least else ''}{length:,} bytes, {share:.0%} of Consul's " \
+    size_text = f"{'about ' if size.estimate else ''}{size.length:,} bytes, {share:.0%} of Consul's " \
                 f"{document.CONSUL_VALUE_LIMIT:,} byte value limit"
     if share > 1:
         return "error", f"the document would be {size_text}: every sync would fail; remove or shorten fields"

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ..model import Document, Job, JobWrite, MatchedBy, ReaderChanges, ServerMatch, ServerSpec, ServerStatus
 from .config import port_of
+from .document import entry_fields
 from .effective import baseline
 from .merge import sort_order
 
@@ -104,16 +105,6 @@ def _entries(doc: Document | None) -> list[dict[str, Any]]:
     status = (doc or {}).get("extraction_status")
     entries = status.get("server_status") if isinstance(status, dict) else None
     return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-
-
-def entry_fields(entry: Mapping[str, Any]) -> list[str]:
-    """The field names a server_status[] entry lists: strings, or objects with a name (its reader takes both)."""
-    names = []
-    for item in entry.get("fields") or []:
-        name = item.get("name") if isinstance(item, dict) else item
-        if isinstance(name, str):
-            names.append(name)
-    return names
 
 
 def discovered_in(doc: Document | None) -> dict[str, tuple[str, ...]]:

@@ -8,7 +8,10 @@ from typing import Any
 
 from ..model import Discovery, Rule, ServerStatus
 
-EXTRACTED = ("source_label", "regex", "replacement", "discovered_in")
+EXTRACTED = ("source_label", "regex", "replacement")
+# What no person sets: the extracted attributes, and "discovered in", which records of older documents held and the
+# old system's readers recompute from server_status[].
+DERIVED = (*EXTRACTED, "discovered_in")
 
 
 DEFAULT_ORDER = 999
@@ -25,29 +28,26 @@ def display_name(name: str) -> str:
     return " ".join(part.capitalize() for part in name.split("_") if part) or name
 
 
-def discover(statuses: Iterable[ServerStatus], live_fields: Iterable[Mapping[str, Any]] = ()) -> dict[str, Discovery]:
-    """Fields seen by the servers that answered (first server wins), plus fields of the live document that only
-    servers which failed this run had: those are carried over, never dropped because a server was down."""
-    statuses = list(statuses)
-    failed = {s.name for s in statuses if not s.success}
+def discover(statuses: Iterable[ServerStatus], carried: Mapping[str, Iterable[str]] = {},
+             live_fields: Iterable[Mapping[str, Any]] = ()) -> dict[str, Discovery]:
+    """Fields seen by the servers that answered (first server wins), plus the fields that servers which failed this
+    run listed at their last read (`carried`: server -> field names), with the rule of their live record: a field is
+    never dropped because a server was down."""
     found: dict[str, Discovery] = {}
     for status in statuses:
         for rule in status.rules:
             known = found.get(rule.name)
             found[rule.name] = Discovery(known.rule if known else rule,
                                          (known.servers if known else ()) + (status.name,))
-    for record in live_fields:
-        carried = tuple(s for s in record.get("discovered_in") or () if s in failed)
-        if not carried:
-            continue
-        name = record["name"]
-        known = found.get(name)
-        if known is None:
-            rule = Rule(name, record.get("source_label") or "", record.get("regex") or "",
-                        record.get("replacement") or "")
-            found[name] = Discovery(rule, carried)
-        else:
-            found[name] = Discovery(known.rule, known.servers + tuple(s for s in carried if s not in known.servers))
+    records = {record.get("name"): record for record in live_fields}
+    for server, names in carried.items():
+        for name in names:
+            known, record = found.get(name), records.get(name)
+            if known is not None:
+                found[name] = Discovery(known.rule, known.servers + (server,))
+            elif record is not None:
+                found[name] = Discovery(Rule(name, record.get("source_label") or "", record.get("regex") or "",
+                                             record.get("replacement") or ""), (server,))
     return found
 
 
@@ -67,7 +67,6 @@ def merge(overrides: Mapping[str, Mapping[str, Any]], discovered: Mapping[str, D
             "source_label": found.rule.source_label if found else "",
             "regex": found.rule.regex if found else None,
             "replacement": found.rule.replacement if found else None,
-            "discovered_in": list(found.servers) if found else [],
             **copy.deepcopy(dict(overrides.get(name, {}))),
         }
         records.append({k: values[k] for k in keys if k in values})

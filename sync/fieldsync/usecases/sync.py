@@ -68,7 +68,7 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV,
     breach = guards.contract(plan.doc)
     if breach:
         raise FieldsyncError(f"{breach}; nothing written (this is a fieldsync bug: please report it)")
-    too_big = guards.size(plan.size)
+    too_big = guards.size(plan.size.length)
     if too_big:
         raise FieldsyncError(f"{too_big}; nothing written")
     if options.dry_run:

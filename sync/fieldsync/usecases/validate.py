@@ -8,9 +8,11 @@ from pathlib import Path
 
 from ..adapters import files, git
 from ..adapters.cache import ResultCache, default_dir
-from ..model import FIELDS_DIR, Entry, FileResult, GitInfo, Problem, Validation
+from ..model import FIELDS_DIR, Entry, FileResult, Problem, Validation
 from ..rules import document, guards, schemas
+from ..rules.config import CONFIG_FILE
 from ..rules.fieldcheck import check_file, check_names, is_ignored, layout_problem
+from .settings import load_config
 
 
 def check_entries(entries: list[Entry], cache: ResultCache | None = None) -> tuple[list[Problem], list[FileResult]]:
@@ -41,21 +43,29 @@ def check_entries(entries: list[Entry], cache: ResultCache | None = None) -> tup
 
 def validate(*, repo: str, paths: Sequence[str] = (), rev: str | None = None, cache_dir: Path | None = None,
              use_cache: bool = True) -> Validation:
-    """The files at `paths` (default: the repo's fields/) on disk, or with `rev` in that commit's tree."""
+    """The files at `paths` (default: the repo's fields/) on disk, or with `rev` in that commit's tree; for the whole
+    of fields/, also the size of the document they make with the servers of fieldsync.yaml."""
     cache = ResultCache(cache_dir or default_dir(), schemas.digest()) if use_cache else None
     repo = git.worktree_root(repo) or repo
     if rev is None:
         targets = [os.path.normpath(p) for p in paths or [os.path.join(repo, FIELDS_DIR)]]
         entries = files.worktree_entries(targets, cache.known_id) if cache else files.worktree_entries(targets)
+        committed = None
     else:
         repository = git.open_repo(repo)
-        entries = git.git_entries(repository, git.resolve_commit(repository, rev), list(paths) or [FIELDS_DIR])
+        commit = git.resolve_commit(repository, rev)
+        entries = git.git_entries(repository, commit, list(paths) or [FIELDS_DIR])
+        committed = (f"{CONFIG_FILE} at {rev}", git.read_at(repository, str(commit.id), CONFIG_FILE))
     problems, results = check_entries(entries, cache)
     if rev is None and paths:
         problems = sorted(set(problems) | set(_names_against_committed(repo, results, cache)))
-    if rev is not None and not any(p.is_error for p in problems):
-        problems.extend(_size_estimate(entries, os.path.join(repo, FIELDS_DIR)))
-    return Validation(problems, sum(not is_ignored(e.path) for e in entries))
+    size = None
+    if not paths and not any(p.is_error for p in problems):
+        overrides = {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
+        size = document.estimate(overrides, load_config(None, repo, committed).servers)
+        headroom = guards.size_headroom(size)
+        problems.extend([Problem(os.path.join(repo, FIELDS_DIR), 1, 1, headroom[1], headroom[0])] if headroom else [])
+    return Validation(problems, sum(not is_ignored(e.path) for e in entries), size)
 
 
 def _names_against_committed(repo: str, results: list[FileResult], cache: ResultCache | None) -> list[Problem]:
@@ -72,12 +82,3 @@ def _names_against_committed(repo: str, results: list[FileResult], cache: Result
     committed = git.field_entries(repository, git.resolve_commit(repository, "HEAD"))
     _, established = check_entries([e for e in committed if os.path.basename(e.path) not in given], cache)
     return check_names(results, established)
-
-
-def _size_estimate(entries: list[Entry], where: str) -> list[Problem]:
-    """The document the field files alone make, before extraction adds its part: a lower bound of its size."""
-    _, results = check_entries(entries)  # parsed afresh: cached results hold no content
-    overrides = {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
-    doc = document.build_document(overrides, [], None, GitInfo("0" * 40, "", ""), "")
-    headroom = guards.size_headroom(len(document.encode(doc)), at_least=True)
-    return [Problem(where, 1, 1, headroom[1], headroom[0])] if headroom else []
