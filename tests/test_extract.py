@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from fieldsync.model import Rule
 from fieldsync.rules.config import server_from_arg
-from fieldsync.rules.extraction import external_labels, rules_from_config
+from fieldsync.rules.extraction import ConfigError, combine, read
 from fieldsync.usecases.extract import extract_all
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example" / "prometheus.yml"
@@ -14,6 +17,10 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "example" / "prometheus
 
 def job(name: str, *rules: dict, **extra: object) -> dict:
     return {"job_name": name, "relabel_configs": list(rules), **extra}
+
+
+def rules_from_config(config: dict) -> tuple[Rule, ...]:
+    return read(json.dumps(config), "prometheus.yml").rules  # JSON is YAML
 
 
 def test_rules_follow_the_field_rules() -> None:
@@ -58,7 +65,10 @@ def test_multi_target_detected_by_param_target() -> None:
 def test_empty_and_odd_configs_yield_nothing() -> None:
     assert rules_from_config({}) == ()
     assert rules_from_config({"scrape_configs": None}) == ()
-    assert external_labels({"global": None}) == {}
+    assert read("", "empty.yml").rules == () and read("# nothing\n", "comment.yml").rules == ()
+    assert combine([("p.yml", "global: null\n")]).external_labels == {}
+    assert combine([("p.yml", "global: {external_labels: {a: null, b: 1, c: true}}\n")]).external_labels == {
+        "a": "", "b": "1", "c": "true"}  # as Prometheus reads them: text
 
 
 def test_file_source_reads_example_and_external_labels() -> None:
@@ -96,3 +106,61 @@ def test_directory_source_keeps_the_global_of_the_file_that_has_it(tmp_path: Pat
         "    relabel_configs:\n      - {source_labels: [__meta_a], target_label: a}\n")
     [status] = extract_all([server_from_arg(str(tmp_path))])
     assert status.success and status.external_labels == {"site": "palmas", "datacenter": "dtc"}
+
+
+def test_aliases_resolve_wherever_their_anchor_was_written() -> None:
+    text = """
+global: {scrape_interval: 15s, external_labels: &labels {site: palmas}}
+rule_defaults: &meta {source_labels: [__meta_consul_service_metadata_company], target_label: company}
+scrape_configs:
+  - job_name: a
+    static_configs: [{targets: [x], labels: &extra {team_rules: ignored}}]
+    relabel_configs: &rules
+      - *meta
+      - <<: *meta
+        target_label: customer
+        regex: (.+)
+      - {<<: [{target_label: x1, replacement: one}, {target_label: x2, source_labels: [__meta_x]}]}
+  - job_name: b
+    relabel_configs: *rules
+"""
+    config = read(text, "p.yml")
+    assert config.rules == (Rule("company", "__meta_consul_service_metadata_company", "(.*)", "$1"),
+                            Rule("customer", "__meta_consul_service_metadata_company", "(.+)", "$1"),
+                            Rule("x1", "__meta_x", "(.*)", "one"))
+    assert combine([("p.yml", text)]).external_labels == {"site": "palmas"}
+
+
+def test_what_extraction_does_not_read_is_not_kept() -> None:
+    """Targets and service discovery settings are passed over: the jobs hold their name, path, params and rules."""
+    from fieldsync.rules.extraction import _Events
+
+    events = _Events("- job_name: a\n  static_configs: [{targets: [x, y]}]\n  relabel_configs:\n"
+                     "    - {source_labels: [a], target_label: b, action: replace, separator: ';'}\n", "p.yml")
+    events.next(), events.next()
+    assert list(events.jobs(events.next())) == [
+        {"job_name": "a", "relabel_configs": [{"source_labels": ["a"], "target_label": "b"}]}]
+
+
+def test_sixty_thousand_plain_relabel_rules_are_read() -> None:
+    rules = "".join(f"  - source_labels: [__meta_consul_service_metadata_f{n}]\n    target_label: f{n}\n"
+                    for n in range(60_000))
+    config = read(f"scrape_configs:\n- job_name: big\n  relabel_configs:\n{rules}", "big.yml")
+    assert len(config.rules) == 60_000 and config.rules[-1].name == "f59999"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("a: 1\n---\nb: 2\n", "more than one YAML document"),
+    ("? [a, b]\n: 1\n", "a mapping key is not a scalar"),
+    ("scrape_configs: *nowhere\n", "names no anchor"),
+    ("scrape_configs: [{job_name: a, relabel_configs: [{<<: 5}]}]\n", "merge key"),
+    ("global: [a]\n", "global must be a mapping, got a list"),
+    ("global: {external_labels: [a]}\n", "global.external_labels must be a mapping"),
+    ("scrape_configs: [{relabel_configs: [{source_labels: a, target_label: b}]}]\n", "source_labels in job 0"),
+    ("- 1\n", "top level is not a mapping"),
+    ("scrape_configs: [" * 2000, "not a Prometheus config"),
+])
+def test_configs_extraction_cannot_read_are_named(text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match="p.yml") as raised:
+        read(text, "p.yml")
+    assert fragment in str(raised.value), raised.value

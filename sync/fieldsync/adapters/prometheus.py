@@ -62,7 +62,7 @@ def _same_host(a: str, b: str) -> bool:
     return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
 
 
-def _get(url: str, headers: dict[str, str], server: ServerSpec, deadline: float) -> tuple[int, str, bytes]:
+def _get(url: str, headers: dict[str, str], server: ServerSpec, deadline: float) -> tuple[int, str, bytearray]:
     """(status, Location, body) of one GET, all of it within the deadline and the size cap."""
     too_slow = f"no complete answer within {server.timeout:g} s"
 
@@ -96,7 +96,7 @@ def _get(url: str, headers: dict[str, str], server: ServerSpec, deadline: float)
             if len(body) > server.max_bytes:
                 raise PrometheusError(f"answer larger than {server.max_bytes / 1024 / 1024:g} MiB (max_bytes); "
                                       "is this a Prometheus?")
-        return response.status, response.getheader("Location") or "", bytes(body)
+        return response.status, response.getheader("Location") or "", body  # not copied: json reads a bytearray
     except TimeoutError:
         raise _Retryable(too_slow) from None
     except ssl.SSLError as e:

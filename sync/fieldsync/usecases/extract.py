@@ -25,14 +25,13 @@ def extract_one(server: ServerSpec, fetch: Fetch = fetch) -> ServerStatus:
     try:
         texts = fetch(server)
         config = extraction.combine(texts)
-        rules, labels = extraction.rules_from_config(config), extraction.external_labels(config)
     except Exception as e:  # any failure of one server is reported in its status, never raised
         elapsed = round((time.perf_counter() - start) * 1000)
         return ServerStatus(server.name, server.location, False, str(e) or type(e).__name__, elapsed,
                             hostname=hostname, port=port)
     elapsed = round((time.perf_counter() - start) * 1000)
-    return ServerStatus(server.name, server.location, True, None, elapsed, labels, rules, hostname=hostname,
-                        port=port, files_count=len(texts))
+    return ServerStatus(server.name, server.location, True, None, elapsed, config.external_labels, config.rules,
+                        hostname=hostname, port=port, files_count=len(texts))
 
 
 def extract_all(servers: Iterable[ServerSpec], fetch: Fetch = fetch) -> list[ServerStatus]:
