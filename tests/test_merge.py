@@ -198,6 +198,23 @@ def test_content_ignores_timestamps_and_durations() -> None:
     assert document.content(a) != document.content(c)
 
 
+def test_content_leaves_out_the_volatile_parts_only_where_they_are() -> None:
+    doc = build({"x1": {"name": "x1"}}, [ServerStatus("p1", "u", True, duration_ms=5)])
+    stripped = json.loads(document.content(doc))
+    assert "last_updated" not in stripped and "extracted_at" not in stripped["extraction_status"]
+    assert "ref" not in stripped["git"] and "duration_ms" not in stripped["extraction_status"]["server_status"][0]
+    assert stripped["fields"] == doc["fields"] and stripped["git"]["commit"] == GIT.commit
+    odd = {**doc, "fields": [{**doc["fields"][0], "ref": "a", "duration_ms": 1}]}  # keys a PATCH may add
+    assert document.content(odd) != document.content({**odd, "fields": [{**odd["fields"][0], "ref": "b"}]})
+    assert document.content({"fields": [], "git": None, "extraction_status": []}) == \
+        b'{"fields":[],"git":null,"extraction_status":[]}'
+
+
+def test_depth_counts_containers_only() -> None:
+    assert document._depth(5) == 0 and document._depth([]) == 1 and document._depth({"a": [1, {"b": []}]}) == 4
+    assert document._depth([[[[]]], {}]) == 4
+
+
 def test_equal_orders_are_listed_as_order_ties_says_then_by_name() -> None:
     overrides = {n: {"name": n, "order": 5} for n in ("a", "b", "c", "d")}
     listed = [r["name"] for r in build_document(overrides, [], None, GIT, "t0", ties=("c", "a"))["fields"]]

@@ -362,9 +362,10 @@ class Plan:
     job: JobWrite | None = None  # the old backend's job that wrote the live document since fieldsync did, if one did
     job_rewrites: tuple[JobRewrite, ...] = ()  # what that job changed: never a hand edit, repaired by the write
     written: Written | None = None  # what the write leaves behind for the run record (None: nothing to record)
+    recorded: Written | None = None  # what the run record said fieldsync last wrote, when the plan was made
     rebuilt: str | None = None  # a note on a key found empty: what the rebuild restored, or could not
     deletion: str | None = None  # why the write removes more fields than the deletion budget allows, if it does
-    value: bytes = b""  # the document as it would be written
+    value: bytes = b""  # the document as it would be written (unchanged: the live value, which stays)
     readers: ReaderChanges = field(default_factory=ReaderChanges)  # what the old readers would show differently
 
     @property

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import yaml
 
@@ -16,6 +20,8 @@ from ..model import Entry, FileResult, Problem
 
 FORMAT = 2  # of the cache file: a result holds the file's content too
 _RACY_NS = 2_000_000_000  # a stamp this recent may miss a write in the same clock tick: not trusted
+T = TypeVar("T")
+Checked = tuple[list[Problem], list[FileResult]]  # a set of field files checked: its problems, each file's result
 
 
 def default_dir() -> Path:
@@ -72,3 +78,78 @@ class ResultCache:
             os.replace(tmp, self.file)
         except OSError:
             pass
+
+
+class ParsedFiles:
+    """Field files checked in this process, by (path, blob id), for the last two sets of files asked about: a sync
+    reads its commit's files and then, in the steady state, the same files as the live document's commit; serve
+    reads them on every run. Results are shared, never changed."""
+
+    KEEP_COMMITS = 2
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: dict[tuple[str, str], FileResult] = {}
+        self._previous: dict[tuple[str, str], FileResult] = {}
+        self._commits: OrderedDict[tuple[str, str], Checked] = OrderedDict()
+
+    def of_commit(self, repository: str, commit: str, check: Callable[[], Checked]) -> Checked:
+        """The field files of a commit, checked once (a commit's files never change): the commits asked about last
+        are kept, so a run that reads its commit and the live document's, the same one, reads it once."""
+        with self._lock:
+            hit = self._commits.get((repository, commit))
+            if hit is not None:
+                self._commits.move_to_end((repository, commit))
+        if hit is None:
+            hit = check()
+            with self._lock:
+                self._commits[(repository, commit)] = hit
+                while len(self._commits) > self.KEEP_COMMITS:
+                    self._commits.popitem(last=False)
+        return hit
+
+    def get(self, path: str, blob_id: str) -> FileResult | None:
+        with self._lock:
+            hit = self._current.get((path, blob_id)) or self._previous.get((path, blob_id))
+            if hit is not None:
+                self._current[(path, blob_id)] = hit
+            return hit
+
+    def put(self, result: FileResult, blob_id: str) -> None:
+        with self._lock:
+            self._current[(result.path, blob_id)] = result
+
+    def remember(self, entry: Entry) -> None:
+        """Stamps are the disk cache's business."""
+
+    def save(self) -> None:
+        """One set of files is done: it becomes the previous one, and what neither set holds is dropped."""
+        with self._lock:
+            self._previous, self._current = self._current, {}
+
+
+class Decoded(Generic[T]):
+    """The value last decoded from each key's raw value (bytes, or texts): a raw value read again unchanged (serve's
+    steady state) is not decoded again. Values are shared, never changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[object, T]] = {}
+
+    def put(self, key: str, raw: object, value: T) -> None:
+        """What `raw` decodes to, known without decoding it (the value just written)."""
+        with self._lock:
+            self._last[key] = (raw, value)
+
+    def get(self, key: str, raw: object, decode: Callable[[], T]) -> T:
+        with self._lock:
+            hit = self._last.get(key)
+        if raw is not None and hit is not None and hit[0] == raw:
+            return hit[1]
+        value = decode()
+        with self._lock:
+            if raw is None:
+                self._last.pop(key, None)
+            else:
+                self._last[key] = (raw, value)
+        return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import Refused
 from ..model import Document, DocumentSize, GitInfo, HandEdit, Rule, ServerSpec, ServerStatus
@@ -17,9 +17,6 @@ VERSION = "2.0"
 MAX_LIVE_BYTES = 16 * 1024 * 1024  # far over Consul's default value limit: anything larger is not our document
 MAX_DEPTH = 64  # a fields document nests a few levels; deeper is not one
 SOURCE = "fieldsync"
-# Keys whose values change from run to run without what readers use changing: timestamps, durations, and the ref
-# the commit was named by (`--rev <sha>` and `--rev HEAD` write the same content).
-VOLATILE = frozenset({"last_updated", "extracted_at", "duration_ms", "ref"})
 CONSUL_VALUE_LIMIT = 512 * 1024
 ENTRY_KEYS = ("name", "hostname", "port", "success", "from_cache", "files_count", "error", "duration_ms",
               "fields_count", "external_labels", "fields")
@@ -127,44 +124,67 @@ def _reject_constant(name: str) -> Any:
 
 def _depth(value: Any) -> int:
     """How deep containers nest in a parsed JSON value, counted without recursion."""
-    deepest, stack = 0, [(value, 1)]
+    if not isinstance(value, (dict, list)):
+        return 0
+    deepest, stack = 1, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        if isinstance(item, (dict, list)):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+        children = [c for c in (item.values() if isinstance(item, dict) else item) if isinstance(c, (dict, list))]
+        if children:
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def _refusal(key: str, why: str) -> Refused:
+    return Refused(f"the value at {key} {why}; it is left alone (inspect it with consul kv get)")
+
+
+def _loads(raw: bytes, key: str, what: str) -> Any:
+    if len(raw) > MAX_LIVE_BYTES:
+        raise _refusal(key, f"is {len(raw):,} bytes, more than any {what}")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _refusal(key, f"is not JSON ({e})") from None
+    except RecursionError:
+        raise _refusal(key, f"is nested deeper than any {what}") from None
+
+
+def _require_depth(value: Any, key: str, what: str) -> None:
+    if _depth(value) > MAX_DEPTH:
+        raise _refusal(key, f"is nested deeper than any {what} ({MAX_DEPTH} levels)")
 
 
 def parse_json(raw: bytes, key: str, what: str) -> Any:
     """A JSON value read from Consul, bounded in size and depth; NaN and Infinity are not JSON."""
-    def refuse(why: str) -> Refused:
-        return Refused(f"the value at {key} {why}; it is left alone (inspect it with consul kv get)")
-
-    if len(raw) > MAX_LIVE_BYTES:
-        raise refuse(f"is {len(raw):,} bytes, more than any {what}")
-    try:
-        value = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise refuse(f"is not JSON ({e})") from None
-    except RecursionError:
-        raise refuse(f"is nested deeper than any {what}") from None
-    if _depth(value) > MAX_DEPTH:
-        raise refuse(f"is nested deeper than any {what} ({MAX_DEPTH} levels)")
+    value = _loads(raw, key, what)
+    _require_depth(value, key, what)
     return value
 
 
-def decode_with_meta(raw: bytes | None, key: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """(the live document, bare or unwrapped from the old {"data": ..., "meta": ...} envelope, and the envelope's
-    meta, {} for a bare one); (None, {}) when the key is absent or empty. Anything that is not a fields document as
-    schema/live.schema.json says is refused, named and left alone."""
+class Live(NamedTuple):
+    """The live value of the key: the document (None when the key is absent or empty), the old envelope's meta ({}
+    for a bare document), and whether it is sealed: exactly what fieldsync wrote, unchanged since."""
+
+    doc: dict[str, Any] | None
+    meta: dict[str, Any]
+    sealed: bool = False
+
+
+def read_live(raw: bytes | None, key: str) -> Live:
+    """The live document, bare or unwrapped from the old {"data": ..., "meta": ...} envelope. Anything that is not
+    a fields document as schema/live.schema.json says is refused, named and left alone."""
     if raw is None or not raw.strip():
-        return None, {}
-    doc = parse_json(raw, key, "fields document")
+        return Live(None, {})
+    doc = _loads(raw, key, "fields document")
     meta: dict[str, Any] = {}
     if isinstance(doc, dict) and isinstance(doc.get("data"), dict) and "fields" in doc["data"]:
         meta = doc["meta"] if isinstance(doc.get("meta"), dict) else {}
         doc = doc["data"]
+    sealed = isinstance(doc, dict) and isinstance(doc.get("content_hash"), str) and is_sealed(doc)
+    if not sealed:  # a document fieldsync wrote nests as its schema says
+        _require_depth(doc, key, "fields document")
     validator = schemas.validator("live")
     if not validator.is_valid(doc):
         error = next(iter(validator.errors(doc)))
@@ -174,12 +194,12 @@ def decode_with_meta(raw: bytes | None, key: str) -> tuple[dict[str, Any] | None
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise Refused(f"the value at {key} names a field twice ({', '.join(twice)}); it is left alone")
-    return doc, meta
+    return Live(doc, meta, sealed)
 
 
 def decode(raw: bytes | None, key: str) -> dict[str, Any] | None:
     """The live document, bare or unwrapped from the old envelope; None when the key is absent."""
-    return decode_with_meta(raw, key)[0]
+    return read_live(raw, key).doc
 
 
 def built_from(doc: dict[str, Any] | None) -> str | None:
@@ -187,12 +207,21 @@ def built_from(doc: dict[str, Any] | None) -> str | None:
     return ((doc or {}).get("git") or {}).get("commit")
 
 
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
+def _without(value: Any, key: str) -> Any:
+    return {k: v for k, v in value.items() if k != key} if isinstance(value, dict) else value
+
+
+def _strip(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The document without what changes from run to run while what readers use does not: its timestamps, the
+    servers' read durations, and the ref its commit was named by."""
+    stripped = _without(doc, "last_updated")
+    if isinstance(status := doc.get("extraction_status"), dict):
+        stripped["extraction_status"] = status = _without(status, "extracted_at")
+        if isinstance(status.get("server_status"), list):
+            status["server_status"] = [_without(e, "duration_ms") for e in status["server_status"]]
+    if "git" in doc:
+        stripped["git"] = _without(doc["git"], "ref")
+    return stripped
 
 
 def content(doc: dict[str, Any] | None) -> bytes:

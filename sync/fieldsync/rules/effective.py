@@ -22,6 +22,11 @@ def baseline(name: str) -> dict[str, Any]:
     return {**schemas.field_defaults(), "display_name": display_name(name)}
 
 
+def baseline_of(name: str, attribute: str) -> Any:
+    """`baseline(name)[attribute]` (None for an attribute without default), without building the rest."""
+    return display_name(name) if attribute == "display_name" else schemas.field_defaults().get(attribute)
+
+
 def effective(record: Mapping[str, Any], attribute: str, base: Mapping[str, Any]) -> Any:
     """The value the UI acts on for `attribute` of `record`; `base` is the field's baseline."""
     if attribute in HIDDEN_UNLESS_TRUE:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from ..model import Document, Job, JobWrite, MatchedBy, ReaderChanges, ServerMatch, ServerSpec, ServerStatus
 from .config import port_of
 from .document import entry_fields
-from .effective import baseline
+from .effective import baseline_of
 from .merge import sort_order
 
 DESCRIPTIONS = {
@@ -78,7 +78,7 @@ def rewrote(write: JobWrite, name: str, attribute: str, value: Any, extracted: b
         return True
     if write.job is Job.ORPHAN_CLEANUP or not extracted or attribute in KEPT_BY_MERGE:
         return False
-    return value == (inferred_type(name) if attribute == "field_type" else baseline(name).get(attribute))
+    return value == (inferred_type(name) if attribute == "field_type" else baseline_of(name, attribute))
 
 
 def describe(write: JobWrite) -> str:

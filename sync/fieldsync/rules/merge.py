@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -51,6 +50,16 @@ def discover(statuses: Iterable[ServerStatus], carried: Mapping[str, Iterable[st
     return found
 
 
+def _copy(value: Any) -> Any:
+    """A copy of a JSON value that shares nothing mutable with it (records never share a list or a mapping with
+    the defaults, the field files or each other)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
 def merge(overrides: Mapping[str, Mapping[str, Any]], discovered: Mapping[str, Discovery],
           defaults: Mapping[str, Any], attribute_order: Iterable[str],
           ties: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -59,17 +68,17 @@ def merge(overrides: Mapping[str, Mapping[str, Any]], discovered: Mapping[str, D
     keys = [*attribute_order, *EXTRACTED]  # YAML keys are schema attributes: validated before the merge
     records = []
     for name in set(overrides) | set(discovered):
-        found = discovered.get(name)
-        values: dict[str, Any] = {
-            **copy.deepcopy(dict(defaults)),
-            "name": name,
-            "display_name": display_name(name),
-            "source_label": found.rule.source_label if found else "",
-            "regex": found.rule.regex if found else None,
-            "replacement": found.rule.replacement if found else None,
-            **copy.deepcopy(dict(overrides.get(name, {}))),
-        }
-        records.append({k: values[k] for k in keys if k in values})
+        found, chosen = discovered.get(name), overrides.get(name, {})
+        derived: dict[str, Any] = {"name": name, "display_name": display_name(name),
+                                   "source_label": found.rule.source_label if found else "",
+                                   "regex": found.rule.regex if found else None,
+                                   "replacement": found.rule.replacement if found else None}
+        values = {**defaults, **derived, **chosen}
+        record = {key: values[key] for key in keys if key in values}
+        for key, value in record.items():
+            if isinstance(value, (dict, list)):
+                record[key] = _copy(value)
+        records.append(record)
     rank = {name: n for n, name in enumerate(ties)}
     records.sort(key=lambda r: (sort_order(r["order"]), rank.get(r["name"], len(rank)), r["name"]))
     return records

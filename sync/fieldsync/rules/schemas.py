@@ -49,7 +49,13 @@ def chosen_attributes() -> list[str]:
 
 
 def field_defaults() -> dict[str, Any]:
-    """Attribute defaults of a field record, from the schema's `default` keywords."""
+    """Attribute defaults of a field record, from the schema's `default` keywords (a copy: callers may change it;
+    the values are the schema's own, to be deep-copied before they are changed)."""
+    return dict(_defaults())
+
+
+@cache
+def _defaults() -> dict[str, Any]:
     return {k: v["default"] for k, v in field_properties().items() if "default" in v}
 
 

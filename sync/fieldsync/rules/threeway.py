@@ -20,7 +20,7 @@ from typing import Any
 
 from ..model import HandEdit, JobRewrite, JobWrite, Record
 from . import legacy, schemas
-from .effective import baseline, effective
+from .effective import baseline, baseline_of, effective
 
 Overrides = Mapping[str, Mapping[str, Any]]  # field name -> attributes its YAML sets
 DELETED = "(field deleted in git)"
@@ -28,7 +28,8 @@ DELETED = "(field deleted in git)"
 
 def value_in(overrides: Overrides, name: str, attribute: str) -> Any:
     """What a set of field files produces for one attribute of one field."""
-    return overrides.get(name, {}).get(attribute, baseline(name).get(attribute))
+    chosen = overrides.get(name, {})
+    return chosen[attribute] if attribute in chosen else baseline_of(name, attribute)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from ..adapters import prometheus
+from ..adapters.cache import Decoded
 from ..adapters.prometheus import ConfigTexts
 from ..errors import FieldsyncError
 from ..model import ServerSpec, ServerStatus
@@ -17,6 +18,7 @@ from .settings import require_servers
 Fetch = Callable[[ServerSpec], ConfigTexts]
 MAX_READERS = 32  # servers read at once
 fetch: Fetch = prometheus.read_config
+CONFIGS: Decoded[extraction.ServerConfig] = Decoded()  # each server's config, read again only when its text changes
 
 
 def extract_one(server: ServerSpec, fetch: Fetch = fetch) -> ServerStatus:
@@ -24,7 +26,7 @@ def extract_one(server: ServerSpec, fetch: Fetch = fetch) -> ServerStatus:
     hostname, port = server.hostname or server.name, port_of(server.url)
     try:
         texts = fetch(server)
-        config = extraction.combine(texts)
+        config = CONFIGS.get(server.name, texts, lambda: extraction.combine(texts))
     except Exception as e:  # any failure of one server is reported in its status, never raised
         elapsed = round((time.perf_counter() - start) * 1000)
         return ServerStatus(server.name, server.location, False, str(e) or type(e).__name__, elapsed,

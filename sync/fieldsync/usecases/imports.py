@@ -126,9 +126,9 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     "kv" (the hand edit wins) or "git" (git's value stays)."""
     last = None
     if from_file:
-        doc, meta = document.decode_with_meta(files.read_bytes(from_file, "document"), from_file)
+        doc, meta, sealed = document.read_live(files.read_bytes(from_file, "document"), from_file)
     elif kv is not None and key is not None:
-        doc, meta = document.decode_with_meta(kv.read(key)[0], key)
+        doc, meta, sealed = document.read_live(kv.read(key)[0], key)
         last = runlog.written(runlog.read(kv, key, state_prefix)[0])
         if doc is None and (last is None or not last.edits):
             raise FieldsyncError(f"{key} does not exist in Consul, and no hand edits are pending; nothing to import")
@@ -141,7 +141,7 @@ def import_document(*, repo: str, from_file: str | None = None, key: str | None 
     head = "" if repository.head_is_unborn else str(git.resolve_commit(repository, "HEAD").id)
     current = read_current(repository, repo, branch is not None)
     git_now = {name: f.values for name, f in current.items()}
-    seen = observe(repository, doc, meta, last, head, git_now, utc_now())
+    seen = observe(repository, doc, meta, last, head, git_now, utc_now(), sealed)
     if not seen.base_known:
         raise FieldsyncError(f"{guards.rollback(seen.where)}; nothing imported")
     kept, conflicts = threeway.reconcile(seen.pending, git_now, seen.deleted)

@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..adapters import files, git
+from ..adapters.cache import Checked, ParsedFiles
 from ..errors import FieldsyncError
 from ..model import (
     FIELDS_DIR,
     Document,
-    Entry,
     HandEdit,
     Inputs,
     JobRewrite,
@@ -28,11 +28,17 @@ from . import extract
 from .extract import Fetch, extract_all
 from .validate import check_entries
 
+PARSED = ParsedFiles()  # each version of a field file is parsed once, whether a run reads it twice or runs repeat
 
-def fields_at(entries: list[Entry], where: str) -> dict[str, dict[str, Any]]:
-    """The valid field overrides among `entries`; any error refuses the sync before Consul is touched (warnings
+
+def _commit_files(repo: Any, commit: Any) -> Checked:
+    return PARSED.of_commit(repo.path, str(commit.id), lambda: check_entries(git.field_entries(repo, commit), PARSED))
+
+
+def _valid(checked: Checked, where: str) -> dict[str, dict[str, Any]]:
+    """The field overrides of a set of checked files; any error refuses the sync before Consul is touched (warnings
     do not)."""
-    found, results = check_entries(entries)
+    found, results = checked
     problems = [p for p in found if p.is_error]
     if problems:
         listing = "\n".join(p.text() for p in problems[:50])
@@ -49,11 +55,10 @@ def read_fields(repo_path: str, rev: str, worktree: bool = False) -> tuple[Any, 
     if worktree:
         directory = os.path.join(repo.workdir or repo_path, FIELDS_DIR)
         entries = files.worktree_entries([directory]) if os.path.isdir(directory) else []
-        overrides = fields_at(entries, "the work tree")
+        overrides = _valid(check_entries(entries, PARSED), "the work tree")
     else:
-        overrides = fields_at(git.field_entries(repo, commit), str(commit.id)[:12])
+        overrides = _valid(_commit_files(repo, commit), str(commit.id)[:12])
     return repo, Inputs(git.git_info(repo, commit, rev), overrides, [])
-
 
 
 def gather(repo_path: str, rev: str, servers: Sequence[ServerSpec], fetch: Fetch, worktree: bool = False,
@@ -76,7 +81,7 @@ def fields_of(repo: Any, commit: str) -> dict[str, dict[str, Any]] | None:
     """The valid field files of a commit; None when this clone lacks it."""
     if not git.has_commit(repo, commit):
         return None
-    _, results = check_entries(git.field_entries(repo, git.resolve_commit(repo, commit)))
+    _, results = _commit_files(repo, git.resolve_commit(repo, commit))
     return {r.name: r.doc for r in results if r.name is not None and r.doc is not None}
 
 
@@ -93,11 +98,11 @@ class Observed:
 
 
 def observe(repo: Any, live: Document | None, meta: Mapping[str, Any], last: Written | None, ours: str,
-            git_now: Mapping[str, Any], now: str) -> Observed:
+            git_now: Mapping[str, Any], now: str, sealed: bool) -> Observed:
     """Three-way, against the version of fieldsync's the live document started from (its ancestor: the commit it
     names with the hand edits it says it holds; for a document with no provenance, what fieldsync `last` wrote; for
     one fieldsync never wrote, the defaults). `last` (the run record's) is what fieldsync wrote most recently; a
-    document that is exactly what fieldsync wrote describes itself."""
+    `sealed` document (exactly what fieldsync wrote) describes itself."""
     where = locate(repo, live, ours)
     job = legacy.last_job(live, meta)
     latest = list(last.edits) if last is not None else []
@@ -107,14 +112,15 @@ def observe(repo: Any, live: Document | None, meta: Mapping[str, Any], last: Wri
     if overrides is not None:
         ancestor = threeway.Version(overrides, document.held_edits(live))
         assert live is not None
-        if last is None or (document.is_sealed(live) and live.get("content_hash") != last.content_hash):
+        if last is None or (sealed and live.get("content_hash") != last.content_hash):
             latest = list(ancestor.held)  # a document exactly as fieldsync wrote it says it all
     elif last is not None and (last_fields := fields_of(repo, last.commit)) is not None:
         ancestor = threeway.Version(last_fields, last.edits)  # emptied, or rebuilt afresh
         job = JobWrite(job.job, job.named_by, refill=True) if job is not None else None
     else:
         ancestor, job = threeway.Version(), None  # never written by fieldsync: every customization is a person's
-    pending, rewrites = threeway.observe((live or {}).get("fields") or [], ancestor, latest, job, now)
+    records = [] if live is None or sealed else live.get("fields") or []  # sealed: no record changed
+    pending, rewrites = threeway.observe(records, ancestor, latest, job, now)
     return Observed(where, pending, rewrites, job, deleted=frozenset(ancestor.overrides) - frozenset(git_now))
 
 

@@ -7,14 +7,17 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from ..adapters.cache import Decoded
 from ..adapters.consul import ConsulKV
-from ..model import DEFAULT_BUDGET, DeletionBudget, Document, Inputs, Plan, ServerSpec, Written
+from ..model import DEFAULT_BUDGET, DeletionBudget, Diff, Document, Inputs, Plan, ReaderChanges, ServerSpec, Written
 from ..rules import document, guards, legacy, threeway
 from ..rules.diff import diff_fields
 from ..rules.effective import baseline, effective
 from . import runlog
 from .extract import Fetch, fetch
 from .inputs import gather, observe, require_answers
+
+LIVE: Decoded[document.Live] = Decoded()  # the live document, decoded once for as long as it stays as it was
 
 
 def utc_now() -> str:
@@ -37,9 +40,9 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
     """Read the live document and the run record, and judge what writing the inputs over them would do under the
     drift `policy` (with `force`, git wins over conflicts under keep)."""
     raw, index = kv.read(key)
-    live, meta = document.decode_with_meta(raw, key)
+    live, meta, sealed = LIVE.get(key, raw, lambda: document.read_live(raw, key))
     last = runlog.written(runlog.read(kv, key, state_prefix)[0])
-    seen = observe(repo, live, meta, last, inputs.git.commit, inputs.overrides, now)
+    seen = observe(repo, live, meta, last, inputs.git.commit, inputs.overrides, now, sealed)
     kept, conflicts = threeway.reconcile(seen.pending, inputs.overrides, seen.deleted)
     if policy == "keep":
         held, overwritten = kept + ([] if force else conflicts), (conflicts if force else [])
@@ -50,9 +53,10 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
     rewrites = tuple(replace(r, restored=effective(records[r.field], r.attribute, baseline(r.field)))
                      for r in seen.rewrites if r.field in records)
     live_fields = (live or {}).get("fields") or []
-    diff = diff_fields(live_fields, doc["fields"])
-    return Plan(key, inputs, live, index, doc, diff, seen.where,
-                unchanged=document.content(live) == document.content(doc),
+    # Same content hash, and the live document's hash is its own: the same content, so nothing differs.
+    unchanged = sealed and live is not None and live.get("content_hash") == doc["content_hash"]
+    diff = Diff() if unchanged else diff_fields(live_fields, doc["fields"])
+    return Plan(key, inputs, live, index, doc, diff, seen.where, unchanged=unchanged,
                 rollback=guards.rollback(seen.where),
                 drift=guards.hand_edits(policy, live, diff, overwritten, seen.base_known),
                 policy=policy, kept=tuple(kept) if policy == "keep" else (), conflicts=tuple(conflicts),
@@ -61,9 +65,11 @@ def prepare(repo: Any, inputs: Inputs, kv: ConsulKV, key: str, now: str, policy:
                 rewritten_by=legacy.rewrite_note(legacy.last_job(live, meta), seen.job is not None),
                 job=seen.job if rewrites else None,
                 job_rewrites=rewrites, written=Written(inputs.git.commit, doc["content_hash"], tuple(held)),
+                recorded=last,
                 rebuilt=_rebuilt(live, key, last, len(held)),
                 deletion=guards.deletions(diff.removed, len(live_fields), budget),
-                value=document.encode(doc), readers=legacy.reader_changes(live, doc))
+                value=raw if unchanged and raw is not None else document.encode(doc),  # unchanged: what stays
+                readers=ReaderChanges() if unchanged else legacy.reader_changes(live, doc))
 
 
 def plan(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, rev: str = "HEAD",

@@ -13,10 +13,11 @@ from ..errors import FieldsyncError, Refused
 from ..model import DeletionBudget, Inputs, Outcome, Plan, ServerSpec, SyncReport
 from ..rules import guards
 from ..rules.config import lock_key
+from ..rules.document import Live
 from . import runlog
 from .extract import Fetch, fetch
 from .inputs import gather, require_answers
-from .plan import prepare, utc_now
+from .plan import LIVE, prepare, utc_now
 
 CAS_ATTEMPTS = 8
 
@@ -62,7 +63,7 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV,
     if refusal:
         return SyncReport(plan, Outcome.REFUSED, refusal, plan.index)
     if plan.unchanged:
-        if not options.dry_run and plan.written is not None:
+        if not options.dry_run and plan.written is not None and plan.written != plan.recorded:
             runlog.remember(kv, options.key, options.state_prefix, plan.written)
         return SyncReport(plan, Outcome.UNCHANGED, index_after=plan.index)
     breach = guards.contract(plan.doc)
@@ -78,6 +79,7 @@ def _attempt(plan: Plan, options: SyncOptions, kv: ConsulKV,
         runlog.remember(kv, options.key, options.state_prefix, plan.written)
     if not kv.write_cas(options.key, plan.value, plan.index):
         return None
+    LIVE.put(options.key, plan.value, Live(plan.doc, {}, sealed=True))
     try:  # written: whatever fails from here on is a warning, never "nothing written"
         return SyncReport(plan, Outcome.WRITTEN, index_after=kv.read(options.key)[1])
     except FieldsyncError as e:

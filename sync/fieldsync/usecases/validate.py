@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..adapters import files, git
-from ..adapters.cache import ResultCache, default_dir
+from ..adapters.cache import ParsedFiles, ResultCache, default_dir
 from ..model import FIELDS_DIR, Entry, FileResult, Problem, Validation
 from ..rules import document, guards, schemas
 from ..rules.config import CONFIG_FILE
@@ -15,7 +15,8 @@ from ..rules.fieldcheck import check_file, check_names, is_ignored, layout_probl
 from .settings import load_config
 
 
-def check_entries(entries: list[Entry], cache: ResultCache | None = None) -> tuple[list[Problem], list[FileResult]]:
+def check_entries(entries: list[Entry], cache: ResultCache | ParsedFiles | None = None
+                  ) -> tuple[list[Problem], list[FileResult]]:
     """All problems (sorted) and the per-file results; results read fresh carry the parsed document."""
     problems: list[Problem] = []
     results: list[FileResult] = []
