@@ -19,6 +19,7 @@ Usage: .venv/bin/python bench/scale_bench.py [--quick]
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import resource
@@ -190,15 +191,21 @@ def validation(work: Path, rounds: int) -> None:
         repo = make_repo(work / f"validate-{files}", files)
         cache = ["--cache-dir", str(work / f"cache-{files}")]
         base = ["validate", "--repo", str(repo)]
-        run([*base, *cache])
-        run([*base, "--rev", "HEAD", *cache])
-        worktree = statistics.median(run([*base, *cache])[0] for _ in range(rounds))
+
+        def validate(*args: str, base: list[str] = base, files: int = files) -> float:
+            elapsed, output = run([*base, *args], check=False)  # 5,000 fields are over Consul's limit: exit 1
+            assert f"{files} file(s) checked" in output or f"{files} field file(s) valid" in output, output
+            return elapsed
+
+        validate(*cache)
+        validate("--rev", "HEAD", *cache)
+        worktree = statistics.median(validate(*cache) for _ in range(rounds))
         if what == "rev":
-            rev = statistics.median(run([*base, "--rev", "HEAD", *cache])[0] for _ in range(rounds))
+            rev = statistics.median(validate("--rev", "HEAD", *cache) for _ in range(rounds))
             print(f"   {files} files: warm --rev {rev:.3f} s, warm work tree {worktree:.3f} s: {rev / worktree:.2f}x "
                   "(target <= 2)")
         else:
-            cold = statistics.median(run([*base, "--no-cache"])[0] for _ in range(rounds))
+            cold = statistics.median(validate("--no-cache") for _ in range(rounds))
             print(f"   {files} files: warm {worktree:.3f} s, cold {cold:.3f} s: {worktree / cold:.2f}x (target <= 0.4)")
     interpreter = statistics.median(bare_interpreter() for _ in range(rounds))
     repo = work / "validate-2000"
@@ -214,6 +221,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer grid points and rounds")
     args = parser.parse_args()
     rounds = 3 if args.quick else 5
+    import fieldsync
+
+    compileall.compile_dir(str(Path(fieldsync.__file__).parent), quiet=1)  # as installed: start-up reads no source
     work = Path(tempfile.mkdtemp(prefix="fieldsync-scale-bench-"))
     with ConsulAgent(work / "consul") as agent:
         env = {"CONSUL_HTTP_ADDR": agent.http_addr}

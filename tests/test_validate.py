@@ -197,6 +197,13 @@ def test_the_document_size_counts_every_configured_server_and_the_cache_knows_it
     assert size["room_for_fields"] == (524288 - size["bytes"]) * fields // size["bytes"] > 100
     text = CliRunner().invoke(main, ["validate", "--repo", str(field_repo.path), *cache]).output
     assert f"Document: about {size['bytes']:,} bytes" in text and "more fields at 3 server(s)." in text, text
+    for kept in (tmp_path / "cache").glob("*.contents.json"):  # the contents gone: the files are parsed again
+        kept.unlink()
+    (field_repo.path / "fieldsync.yaml").write_text(  # another config: a size not measured yet
+        "prometheus:\n  - {name: p0, url: 'http://127.0.0.1:9090', hostname: prometheus-0.example}\n")
+    result = CliRunner().invoke(main, ["validate", "--repo", str(field_repo.path), "--format", "json", *cache])
+    one = json.loads(result.stdout)["document"]
+    assert one["servers"] == 1 and one["fields"] == fields and one["bytes"] < size["bytes"], one
     given = CliRunner().invoke(main, ["validate", "--repo", str(field_repo.path), "--format", "json", *cache,
                                       str(field_repo.path / "fields" / "company.yaml")])
     assert json.loads(given.stdout)["document"] is None  # some files (pre-commit): no document to size

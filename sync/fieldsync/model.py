@@ -9,6 +9,7 @@ from typing import Any
 
 DRIFT_POLICIES = ("keep", "refuse", "revert")
 FIELDS_DIR = "fields"
+CONFIG_FILE = "fieldsync.yaml"
 FIELD_SUFFIX = ".yaml"
 MAX_FIELD_FILE_BYTES = 64 * 1024
 
@@ -121,6 +122,11 @@ class GitInfo:
 
 
 # --- extraction ---------------------------------------------------------------------------------------------------
+
+# What Prometheus fills in for a relabel rule that does not say.
+DEFAULT_REGEX = "(.*)"
+DEFAULT_REPLACEMENT = "$1"
+
 
 @dataclass(frozen=True)
 class Rule:

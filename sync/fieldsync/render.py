@@ -28,7 +28,7 @@ from .model import (
     SyncReport,
     Validation,
 )
-from .rules import document, guards, legacy
+from .rules import document, guards
 
 PROBLEM_FORMATS = ("text", "github", "json")
 
@@ -100,6 +100,8 @@ def conflict_text(edit: HandEdit) -> str:
 
 def job_rewrite_line(job: JobWrite, rewrites: tuple[JobRewrite, ...], limit: int = 20) -> str:
     """The attributes an old-backend job rewrote, with what the job wrote."""
+    from .rules import legacy  # not at the top: `validate`, the pre-commit path, needs none of what it imports
+
     shown = ", ".join(f"{r.label} ({value_text(r.live)})" for r in rewrites[:limit])
     more = f" and {len(rewrites) - limit} more" if len(rewrites) > limit else ""
     return (f"{len(rewrites)} attribute(s) rewritten by the old backend's {legacy.describe(job)}, not by a person: "

@@ -3,6 +3,8 @@ re-validates (and sizes its document) without parsing."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -11,17 +13,26 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, TypeVar
-
-import yaml
+from typing import Any, Generic, TypeVar
 
 from .. import __version__
-from ..model import Entry, FileResult, Problem
+from ..model import DocumentSize, Entry, FileResult, Problem
 
-FORMAT = 2  # of the cache file: a result holds the file's content too
+FORMAT = 2  # of the cache files: the contents of valid files are kept beside the results, and document sizes
+KEEP_SIZES = 8  # document sizes kept, the most recent
 _RACY_NS = 2_000_000_000  # a stamp this recent may miss a write in the same clock tick: not trusted
 T = TypeVar("T")
 Checked = tuple[list[Problem], list[FileResult]]  # a set of field files checked: its problems, each file's result
+
+
+def _parser_stamp() -> str:
+    """Which YAML parser results were made with, known without importing it (a warm run never parses)."""
+    spec = importlib.util.find_spec("yaml")
+    origin = spec.origin if spec is not None else None
+    if origin is None:
+        return "yaml"
+    st = os.stat(origin)
+    return hashlib.sha256(f"{origin}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:12]
 
 
 def default_dir() -> Path:
@@ -30,17 +41,47 @@ def default_dir() -> Path:
 
 
 class ResultCache:
-    """A JSON file of per-file results; its name changes with the tool version and the schemas' digest."""
+    """A JSON file of per-file results, and one of the valid files' contents, read only when asked for (a warm
+    validate needs none); their names change with the tool version, the YAML parser and the schemas' digest."""
 
     def __init__(self, directory: Path, schema_digest: str) -> None:
-        self.file = directory / f"validate{FORMAT}-{__version__}-{yaml.__version__}-{schema_digest}.json"
+        self.file = directory / f"validate{FORMAT}-{__version__}-{_parser_stamp()}-{schema_digest}.json"
+        self.contents_file = self.file.with_suffix(".contents.json")
         try:
             saved = json.loads(self.file.read_text(encoding="utf-8"))
             self._data: dict[str, list] = saved["results"]
             self._stamps: dict[str, list] = saved["stamps"]
+            self._sizes: dict[str, list] = saved["sizes"]
         except (OSError, ValueError, KeyError, TypeError):
-            self._data, self._stamps = {}, {}
-        self._dirty = False
+            self._data, self._stamps, self._sizes = {}, {}, {}
+        self._contents: dict[str, Any] | None = None
+        self._dirty = self._contents_dirty = False
+
+    def _all_contents(self) -> dict[str, Any]:
+        if self._contents is None:
+            try:
+                loaded = json.loads(self.contents_file.read_text(encoding="utf-8"))
+                self._contents = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                self._contents = {}
+        return self._contents
+
+    def content(self, path: str, blob_id: str) -> dict[str, Any] | None:
+        """The parsed content of a valid file, if it was kept."""
+        found = self._all_contents().get(f"{path}\0{blob_id}")
+        return found if isinstance(found, dict) else None
+
+    def size(self, key: str) -> DocumentSize | None:
+        """The document size measured for the field files and config that `key` names, if it was."""
+        hit = self._sizes.get(key)
+        return DocumentSize(hit[0], hit[1], hit[2], estimate=True) if hit is not None else None
+
+    def put_size(self, key: str, size: DocumentSize) -> None:
+        self._sizes.pop(key, None)
+        self._sizes[key] = [size.length, size.fields, size.servers]
+        while len(self._sizes) > KEEP_SIZES:
+            del self._sizes[next(iter(self._sizes))]
+        self._dirty = True
 
     def known_id(self, path: str, stamp: tuple[int, ...]) -> str | None:
         """The blob id recorded for a disk file whose (mtime_ns, size, inode) are unchanged."""
@@ -58,26 +99,36 @@ class ResultCache:
         hit = self._data.get(f"{path}\0{blob_id}")
         if hit is None:
             return None
-        name, name_line, problems, doc = hit
-        return FileResult(path, name, name_line, tuple(Problem(path, *p) for p in problems), doc)
+        name, name_line, problems = hit
+        return FileResult(path, name, name_line, tuple(Problem(path, *p) for p in problems))  # content: content()
 
     def put(self, result: FileResult, blob_id: str) -> None:
         problems = [[p.line, p.column, p.message, p.severity] for p in result.problems]
-        self._data[f"{result.path}\0{blob_id}"] = [result.name, result.name_line, problems, result.doc]
+        self._data[f"{result.path}\0{blob_id}"] = [result.name, result.name_line, problems]
+        if result.doc is not None:
+            self._all_contents()[f"{result.path}\0{blob_id}"] = result.doc
+            self._contents_dirty = True
         self._dirty = True
 
     def save(self) -> None:
         """Write atomically; a cache that cannot be written is skipped, never an error."""
-        if not self._dirty:
-            return
-        try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".validate-")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"results": self._data, "stamps": self._stamps}, f, separators=(",", ":"))
-            os.replace(tmp, self.file)
-        except OSError:
-            pass
+        if self._contents_dirty and self._contents is not None:
+            self._contents_dirty = not _write_json(self.contents_file, self._contents)
+        if self._dirty:
+            self._dirty = not _write_json(self.file, {"results": self._data, "stamps": self._stamps,
+                                                      "sizes": self._sizes})
+
+
+def _write_json(path: Path, value: Any) -> bool:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".validate-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(value, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        return False
+    return True
 
 
 class ParsedFiles:

@@ -38,6 +38,19 @@ def _disk_entry(path: str, known_id: KnownIds) -> Entry:
     return Entry(path, "file", blob_id(data) if len(data) <= MAX_FIELD_FILE_BYTES else "", lambda: data, stamp)
 
 
+def worktree_root(path: str) -> str | None:
+    """The top of the work tree that holds `path`: the nearest directory, from it up, with a `.git` (a directory,
+    or the file a linked work tree or a submodule has); None outside any. Found without opening the repository."""
+    here = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path) or ".")
+    while True:
+        if os.path.exists(os.path.join(here, ".git")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
 def worktree_entries(paths: list[str], known_id: KnownIds = lambda path, stamp: None) -> list[Entry]:
     """Entries for files and directories on disk; a directory contributes its direct children.
 

@@ -40,16 +40,6 @@ def open_repo(path: str) -> pygit2.Repository:
         raise SourceError(f"{path}: {e}") from None
 
 
-def worktree_root(path: str) -> str | None:
-    """The top of the work tree that holds `path`, found the way git finds it; None outside any repository."""
-    import pygit2
-
-    if pygit2.discover_repository(path) is None:
-        return None
-    workdir = open_repo(path).workdir
-    return workdir.rstrip("/") if workdir else None
-
-
 def resolve_commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
     import pygit2
 

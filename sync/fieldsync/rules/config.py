@@ -13,7 +13,6 @@ from ..model import Config, DeletionBudget, ServerSpec
 from . import schemas
 from .fieldcheck import load_document
 
-CONFIG_FILE = "fieldsync.yaml"
 NO_SERVERS = "no Prometheus server given: use --prometheus URL|FILE or the config file"
 
 

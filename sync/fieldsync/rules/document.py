@@ -8,9 +8,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ..errors import Refused
-from ..model import Document, DocumentSize, GitInfo, HandEdit, Rule, ServerSpec, ServerStatus
+from ..model import (
+    DEFAULT_REGEX,
+    DEFAULT_REPLACEMENT,
+    Document,
+    DocumentSize,
+    GitInfo,
+    HandEdit,
+    Rule,
+    ServerSpec,
+    ServerStatus,
+)
 from . import schemas
-from .extraction import DEFAULT_REGEX, DEFAULT_REPLACEMENT
 from .merge import discover, merge
 
 VERSION = "2.0"

@@ -15,11 +15,8 @@ from typing import Any
 
 import yaml
 
-from ..model import Rule
+from ..model import DEFAULT_REGEX, DEFAULT_REPLACEMENT, Rule
 
-# What Prometheus fills in for a relabel rule that does not say; applied to file sources too.
-DEFAULT_REGEX = "(.*)"
-DEFAULT_REPLACEMENT = "$1"
 MAX_ALIASED = 1_000_000  # values reached through aliases: a config uses a few; aliases of aliases can reach billions
 # What is kept of a node: everything (None), the keys of a mapping named (each with its own shape), or the items of
 # a list in one shape. Of a job, what extraction reads of it.

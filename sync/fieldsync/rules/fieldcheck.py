@@ -6,10 +6,8 @@ import posixpath
 import re
 from typing import Any
 
-import regress
-
 from ..model import FIELD_SUFFIX, MAX_FIELD_FILE_BYTES, FileResult, Problem
-from . import schemas, yamlload
+from . import schemas
 
 _NAME_LINE = re.compile(r"^name\s*:", re.M)
 
@@ -43,6 +41,8 @@ def load_document(path: str, data: bytes, schema: str) -> tuple[dict[str, Any] |
 
     The document is None when it could not be read as a mapping; problems then hold the one reason why.
     """
+    from . import yamlload  # the parsers are imported when a file is parsed: a warm validate parses none
+
     def fail(message: str, line: int = 1, column: int = 1) -> tuple[None, str, list[Problem]]:
         return None, "", [Problem(path, line, column, message)]
 
@@ -74,6 +74,10 @@ def load_document(path: str, data: bytes, schema: str) -> tuple[dict[str, Any] |
 
 def check_file(path: str, data: bytes) -> FileResult:
     """Check one field file's bytes: size, encoding, YAML, shape, schema, regexes, name == file name."""
+    import regress
+
+    from . import yamlload
+
     doc, text, problems = load_document(path, data, "field")
     if doc is None:
         return FileResult(path, problems=tuple(problems))

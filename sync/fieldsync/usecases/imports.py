@@ -15,9 +15,9 @@ from typing import Any
 from ..adapters import files, git
 from ..adapters.consul import ConsulKV
 from ..errors import FieldsyncError, UsageError
-from ..model import FIELD_SUFFIX, FIELDS_DIR, Document, HandEdit, ImportResult
+from ..model import CONFIG_FILE, FIELD_SUFFIX, FIELDS_DIR, Document, HandEdit, ImportResult
 from ..rules import document, guards, legacy, threeway, yamlload
-from ..rules.config import CONFIG_FILE, parse_config, with_order_ties
+from ..rules.config import parse_config, with_order_ties
 from ..rules.effective import baseline, ignored
 from ..rules.fieldcheck import check_file, check_names
 from ..rules.fieldtext import field_text

@@ -14,9 +14,9 @@ from pathlib import Path
 from ..adapters import files, git
 from ..adapters.consul import ConsulKV
 from ..errors import UsageError
-from ..model import FIELDS_DIR, InitResult, ServerMatch
+from ..model import CONFIG_FILE, FIELDS_DIR, InitResult, ServerMatch
 from ..rules import document, legacy, pinning, schemas
-from ..rules.config import CONFIG_FILE, config_text, default_config, parse_config
+from ..rules.config import config_text, default_config, parse_config
 from ..rules.fieldcheck import PLACEHOLDER
 from .extract import Fetch, extract_all, fetch
 from .settings import servers_from_args

@@ -7,11 +7,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..adapters import files, git
+from ..adapters import files
 from ..errors import UsageError
-from ..model import Config, DeletionBudget, ServerSpec
+from ..model import CONFIG_FILE, Config, DeletionBudget, ServerSpec
 from ..rules.config import (
-    CONFIG_FILE,
     NO_SERVERS,
     default_config,
     is_url,
@@ -37,7 +36,7 @@ class Settings:
 
 def root_of(repo: str) -> str:
     """The top of the work tree holding `repo`, or `repo` itself outside any git repository."""
-    return git.worktree_root(repo) or repo
+    return files.worktree_root(repo) or repo
 
 
 def load_config(path: str | None, repo: str, committed: tuple[str, bytes | None] | None = None) -> Config:

@@ -13,8 +13,8 @@ from typing import Any
 
 from ...adapters import git
 from ...errors import FieldsyncError
+from ...model import CONFIG_FILE
 from ...rules import metrics
-from ...rules.config import CONFIG_FILE
 from ...rules.readiness import Reason, Source
 from .. import settings as settings_
 from .leader import problem
