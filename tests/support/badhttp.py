@@ -12,8 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
 
-CONFIG_ANSWER = json.dumps({"status": "success", "data": {"yaml": "scrape_configs: []\n"}}).encode()
-
 
 @contextmanager
 def serving(handle: Handler) -> Iterator[tuple[str, list[dict[str, str]]]]:
@@ -93,12 +91,7 @@ def config_of(yaml_text: str) -> Handler:
     return handle
 
 
-def config_answer(h: BaseHTTPRequestHandler) -> None:
-    h.send_response(200)
-    h.send_header("Content-Type", "application/json")
-    h.send_header("Content-Length", str(len(CONFIG_ANSWER)))
-    h.end_headers()
-    h.wfile.write(CONFIG_ANSWER)
+config_answer = config_of("scrape_configs: []\n")  # a Prometheus with no jobs
 
 
 def failing_first(times: int, then: Handler) -> Handler:
