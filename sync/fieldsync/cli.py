@@ -319,7 +319,8 @@ def history(field: str, repo: str, rev: str, limit: int) -> int:
 
 @main.command()
 @_consul_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True,
+              help="html: the status page, one self-contained file (e.g. > status.html, a CI artifact).")
 @_drift_option
 def status(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: str | None, consul_addr: str | None,
            consul_token_file: str | None, fmt: str, drift: str | None) -> int:

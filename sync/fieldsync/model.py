@@ -446,6 +446,7 @@ class StatusReport:
     job_rewrites: tuple[JobRewrite, ...] = ()  # what an old-backend job changed, which the next sync repairs
     rebuilt: str | None = None
     pending: tuple[HandEdit, ...] = ()  # hand edits not in git, whatever the policy does with them (conflicts apart)
+    overview: dict[str, Any] = field(default_factory=dict)  # servers, fields, runs, document (rules/overview.py)
 
     @property
     def standing(self) -> Standing:

@@ -3,6 +3,8 @@ scripts. Every renderer takes a result from fieldsync.model and returns text; no
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from dataclasses import asdict
 from typing import Any
@@ -24,11 +26,12 @@ from .model import (
     ReaderChanges,
     ScaffoldResult,
     ServerStatus,
+    Standing,
     StatusReport,
     SyncReport,
     Validation,
 )
-from .rules import document, guards
+from .rules import document, guards, overview
 
 PROBLEM_FORMATS = ("text", "github", "json")
 
@@ -310,19 +313,28 @@ def position(where: Position) -> str:
     }[where.lineage]
 
 
+def status_json(report: StatusReport) -> dict[str, Any]:
+    """The status as `status --format json` prints it, and as the status page is built from."""
+    where = report.position
+    return {
+        "key": report.key, "exists": report.exists, "built_from": where.live_commit, "branch": report.branch,
+        "head": report.head, "position": where.lineage.value, "commits_behind": where.behind,
+        "commits_ahead": where.ahead, "drift": report.drift, "drift_unknown": report.drift_unknown,
+        "hand_edits_kept": [e.to_json() for e in report.kept],
+        "conflicts": [e.to_json() for e in report.conflicts], "rewritten_by": report.rewritten_by,
+        "job": report.job.job.value if report.job else None,
+        "job_rewrites": [r.to_json() for r in report.job_rewrites], "standing": report.standing.value,
+        "last_sync": report.last_run, "last_sync_unreadable": report.last_run_problem,
+        **report.overview,
+    }
+
+
 def status(report: StatusReport, fmt: str) -> str:
     where = report.position
     if fmt == "json":
-        return json.dumps({
-            "key": report.key, "exists": report.exists, "built_from": where.live_commit, "branch": report.branch,
-            "head": report.head, "position": where.lineage.value, "commits_behind": where.behind,
-            "commits_ahead": where.ahead, "drift": report.drift, "drift_unknown": report.drift_unknown,
-            "hand_edits_kept": [e.to_json() for e in report.kept],
-            "conflicts": [e.to_json() for e in report.conflicts], "rewritten_by": report.rewritten_by,
-            "job": report.job.job.value if report.job else None,
-            "job_rewrites": [r.to_json() for r in report.job_rewrites], "standing": report.standing.value,
-            "last_sync": report.last_run, "last_sync_unreadable": report.last_run_problem,
-        }, indent=2)
+        return json.dumps(status_json(report), indent=2, ensure_ascii=False)
+    if fmt == "html":
+        return status_page(report)
     if not report.exists:
         lines = [f"{report.key}: absent (run fieldsync sync)"]
     else:
@@ -455,3 +467,111 @@ def log_line(event: dict[str, Any], fmt: str, at: str) -> str:
         return json.dumps({"time": at, **fields}, ensure_ascii=False, default=str)
     name = fields.pop("event", "log")
     return " ".join([at, str(name), *(f"{k}={_logfmt_value(v)}" for k, v in fields.items())])
+
+
+# --- the status page ----------------------------------------------------------------------------------------------
+
+PAGE_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
+main{max-width:1200px;margin:0 auto;padding:16px}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:0 0 8px}.key{font-family:monospace;font-weight:400}
+section,header{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:12px 16px;margin:0 0 12px}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:8px 0 0}dt{color:#5b6472}dd{margin:0}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #eef0f3;
+vertical-align:top}th{color:#5b6472;font-weight:600}code{font-size:12px;word-break:break-all}
+.count{background:#e8ebef;border-radius:9px;padding:0 7px;font-size:12px;font-weight:400}
+.standing{font-weight:600;margin:0}.standing-conflicts{color:#b3261e}.standing-hand-edits-pending{color:#8a5a00}
+section.alarm{border:2px solid #b3261e;background:#fff5f4}section.alarm h2{color:#b3261e}
+.server.failed td{color:#b3261e}.src{border-radius:3px;padding:0 4px;font-size:12px}.src-git{background:#e3f1e6}
+.src-extracted{background:#e6eefb}.src-live{background:#fbe9d6}.edited{background:#fff1b8}
+.flags span{font-size:11px;color:#5b6472}.bar .track{fill:#e8ebef}.bar .fill{fill:#3f7d4e}.bar .warn{fill:#b3261e}
+.chart rect{fill:#3f7d4e}.chart .run-failed,.chart .run-refused{fill:#b3261e}.chart .run-unchanged{fill:#9aa5b1}
+tr.hidden{display:none}footer{color:#5b6472;font-size:12px}
+"""
+
+# Filters the fields table as one types; on a live page, asks for the status every second and, when it has
+# changed, puts the new page in place of the old one (no reload: the filter and the scroll position stay).
+PAGE_SCRIPT = """
+(function () {
+  function filter() {
+    var box = document.getElementById("filter"); if (!box) return;
+    var words = box.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    document.querySelectorAll("#fields-table tbody tr").forEach(function (row) {
+      var text = row.textContent.toLowerCase();
+      row.classList.toggle("hidden", !words.every(function (w) { return text.indexOf(w) >= 0; }));
+    });
+  }
+  document.addEventListener("input", function (e) { if (e.target.id === "filter") filter(); });
+  var page = document.getElementById("page"), source = page.getAttribute("data-live");
+  if (!source) return;
+  setInterval(function () {
+    fetch(source, {cache: "no-store"}).then(function (r) { return r.json(); }).then(function (status) {
+      if (status.version === page.getAttribute("data-version")) return;
+      var here = location.pathname;
+      return fetch(here, {cache: "no-store"}).then(function (r) { return r.text(); }).then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("page");
+        var typed = document.getElementById("filter").value;
+        page.innerHTML = fresh.innerHTML;
+        page.setAttribute("data-version", fresh.getAttribute("data-version"));
+        document.getElementById("filter").value = typed; filter();
+      });
+    }).catch(function () {});
+  }, 1000);
+})();
+"""
+
+STANDING_TEXT = {Standing.IN_ORDER: "In order: the live document is what git at HEAD makes.",
+                 Standing.BEHIND: "Behind: the live document is not what git at HEAD makes yet.",
+                 Standing.HAND_EDITS: "Hand edits pending: kept in Consul, not in git yet.",
+                 Standing.CONFLICTS: "Conflicts: hand edits that git changed too need a decision."}
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def page_version(data: dict[str, Any]) -> str:
+    """A name for this status's content: the live page asks for it to tell whether anything changed."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def page_policy(live_source: str | None) -> str:
+    """The Content-Security-Policy of the status page: its own style and script, and nothing from anywhere else
+    (a live page may fetch its own status, from its own origin)."""
+    connect = "'self'" if live_source else "'none'"
+    return (f"default-src 'none'; style-src {_csp_hash(PAGE_STYLE)}; script-src {_csp_hash(PAGE_SCRIPT)}; "
+            f"img-src 'none'; connect-src {connect}; base-uri 'none'; form-action 'none'")
+
+
+def _chart(runs: list[dict[str, Any]], width: int = 600, height: int = 60) -> dict[str, Any]:
+    """Bars of the recent runs' durations, oldest on the left, coloured by outcome."""
+    shown = [r for r in reversed(runs)]
+    longest = max([r.get("duration_ms") or 0 for r in shown] + [1])
+    step = width / max(len(shown), 1)
+    bars = []
+    for n, run in enumerate(shown):
+        h = max(2.0, height * (run.get("duration_ms") or 0) / longest)
+        bars.append({"x": round(n * step + 1, 1), "y": round(height - h, 1), "w": round(max(step - 2, 1), 1),
+                     "h": round(h, 1), "outcome": run.get("outcome"),
+                     "label": f"{run.get('at')}: {run.get('outcome')}, {run.get('duration_ms')} ms"})
+    return {"width": width, "height": height, "bars": bars}
+
+
+def status_page(report: StatusReport, live_source: str | None = None, role: str | None = None,
+                next_run: str | None = None, hand_edits_branch: str | None = None, generated: str = "") -> str:
+    """The status page: one self-contained HTML document built from `status_json`, readable with JavaScript off,
+    every value escaped by the template engine; `live_source`, the URL of its JSON, makes it refresh itself."""
+    import jinja2  # not at the top: only the page needs it
+
+    from . import __version__
+
+    data = status_json(report)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("fieldsync", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["value"] = value_text  # a value as JSON text; the engine escapes it like any other
+    html = env.get_template("status.html.j2").render(
+        s=data, csp=page_policy(live_source), style=PAGE_STYLE, script=PAGE_SCRIPT, version=page_version(data),
+        standing_text=STANDING_TEXT[report.standing], position_text=position(report.position), role=role,
+        next_run=next_run, hand_edits_branch=hand_edits_branch, shown=list(overview.SHOWN), chart=_chart(data["runs"]),
+        fieldsync_version=__version__, generated=generated)
+    return html.replace('<main id="page"', f'<main id="page" data-live="{live_source}"', 1) if live_source else html

@@ -100,7 +100,7 @@ def record(kv: ConsulKV, key: str, state_prefix: str, run: dict[str, Any]) -> st
     """Best effort: a status that cannot be written never turns a sync's outcome into an error; returns why it was
     not written, if it was not."""
     def change(previous: dict[str, Any]) -> dict[str, Any]:
-        history = [{k: run[k] for k in ("at", "outcome", "commit")}, *previous.get("runs", [])]
+        history = [{k: run[k] for k in ("at", "outcome", "commit", "duration_ms")}, *previous.get("runs", [])]
         kept = {"written": previous["written"]} if "written" in previous else {}
         return {"key": key, "last": run, "runs": history[:KEEP_RUNS], **kept}
 
