@@ -141,6 +141,35 @@ def test_routes_answer_health_readiness_and_metrics(tmp_path: Path) -> None:
     assert service.api.route(Request("GET", "/hooks/github", {}, b"")).status == 405
 
 
+def test_the_status_page_routes_read_the_snapshot_and_are_off_when_asked(tmp_path: Path) -> None:
+    from fieldsync import render
+    from fieldsync.model import Lineage, Position, StatusReport
+    from fieldsync.usecases.serve.options import StatusPage
+
+    page = StatusPage(render.status_page, render.status_json, render.page_policy)
+    options = ServeOptions(repo=str(tmp_path), connect=lambda addresses: None,  # type: ignore[arg-type,return-value]
+                           status_page=page)
+    service = Service(options, log=lambda event: None)
+    get = lambda path: service.api.route(Request("GET", path, {}, b""))  # noqa: E731
+    assert get("/").status == 503 and "no status yet" in get("/").body and get("/status.json").status == 503
+    report = StatusReport("k", True, "main", "a" * 40, Position(Lineage.SAME, "a" * 40, "a" * 40), None, None, None,
+                          overview={"servers": [], "fields": [], "runs": [],
+                                    "document": {"bytes": 10, "limit": 524288, "share": 0.0, "fields": 0,
+                                                 "servers": 0}})
+    service.store.update(lambda s: replace(s, status=report, role=Role.LEADER))
+    answer = get("/")
+    headers = dict(answer.headers)
+    assert answer.status == 200 and answer.content_type.startswith("text/html") and 'data-live="/status.json"' in \
+        answer.body and ">leader<" in answer.body
+    assert headers["Content-Security-Policy"] == render.page_policy("/status.json")
+    status = json.loads(get("/status.json").body)
+    assert status["key"] == "k" and status["version"] in answer.body  # the page knows which version it shows
+    off = Service(ServeOptions(repo=str(tmp_path), connect=lambda a: None),  # type: ignore[arg-type,return-value]
+                  log=lambda event: None)
+    assert off.api.route(Request("GET", "/", {}, b"")).status == 404
+    assert off.api.route(Request("GET", "/status.json", {}, b"")).status == 404
+
+
 def test_readiness_is_derived_from_every_sources_problem_never_the_last_written() -> None:
     snapshot = Snapshot(Role.LEADER).with_problem(Source.ELECTION, Reason.CONSUL_DENIED)
     snapshot = snapshot.with_problem(Source.DOCUMENT_WATCH, Reason.CONSUL_DOWN)

@@ -5,7 +5,6 @@ text, never run; nothing loaded from anywhere. Screenshots are kept in .artifact
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
 from html import unescape
@@ -13,31 +12,13 @@ from pathlib import Path
 
 import pytest
 from support.badhttp import config_of, serving
+from support.browser import browser as open_browser
 from support.commands import cli, run_sync
 from support.kv import hand_edit
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / ".artifacts"
 XSS = '<img src=x onerror="window.__xss=1"></script><script>window.__xss=2</script>'
 FIELDS = 30
-
-
-def _browser(javascript: bool = True):  # noqa: ANN202 - a selenium WebDriver
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.fail("the browser tests need Debian's chromium and chromium-driver: run scripts/setup.sh as root, or "
-                    "apt-get install chromium chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,2000"):
-        options.add_argument(flag)
-    if not javascript:
-        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    return webdriver.Chrome(service=Service(driver), options=options)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +61,7 @@ def page(consul, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield path
 
 
-def _sections(browser) -> dict[str, object]:  # noqa: ANN001
+def _sections(browser) -> dict[str, object]:  # noqa: ANN001 - a selenium WebDriver
     from selenium.webdriver.common.by import By
 
     def rows(css: str) -> list[str]:
@@ -94,7 +75,7 @@ def _sections(browser) -> dict[str, object]:  # noqa: ANN001
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
 def test_every_section_shows_what_is_live(page: Path, javascript: bool) -> None:
-    browser = _browser(javascript)
+    browser = open_browser(javascript)
     try:
         browser.get(page.as_uri())
         found = _sections(browser)
@@ -125,7 +106,7 @@ def test_the_page_allows_nothing_from_outside_and_filters_with_javascript(page: 
     policy = unescape(html.split('http-equiv="Content-Security-Policy" content="', 1)[1].split('"', 1)[0])
     assert policy.startswith("default-src 'none';") and "connect-src 'none'" in policy and "http" not in policy
     assert "<script>window.__xss" not in html and "&lt;script&gt;window.__xss=2" in html
-    browser = _browser()
+    browser = open_browser()
     try:
         browser.get(page.as_uri())
         box = browser.find_element(By.ID, "filter")
@@ -146,3 +127,49 @@ def test_the_page_is_built_from_what_status_json_says(page: Path) -> None:
     assert html.count('<tr class="server ') == len(status["servers"]) == 2
     assert html.count('<tr class="run ') == len(status["runs"]) == 3
     assert status["document"]["bytes"] > 0 and "url" not in json.dumps(status["servers"])
+
+
+def test_the_service_page_shows_a_hand_edit_without_reloading(consul, field_repo, example_prometheus) -> None:
+    """GET / on `fieldsync serve`: a hand edit made in KV appears on the open page (the page is not reloaded: a
+    mark left on it stays); the answer carries the page's CSP; the browser fetched nothing from another origin.
+    How soon it appears is measured by bench/statuspage_bench.py."""
+    import time
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+    from support.serving import serve_repo
+
+    key = "livepage/fields"
+    served = serve_repo(consul, field_repo.path, example_prometheus.url, key)
+    try:
+        served.wait_ready()
+        served.wait_for(lambda e: e["event"] == "sync" and e["outcome"] in ("written", "unchanged"))
+        deadline = time.monotonic() + 30
+        while served.get("/")[0] != 200:
+            assert time.monotonic() < deadline, served.get("/")
+            time.sleep(0.2)
+        with urllib.request.urlopen(served.url + "/") as answer:
+            policy = answer.headers["Content-Security-Policy"]
+        assert policy.startswith("default-src 'none';") and "connect-src 'self'" in policy, policy
+        browser = open_browser()
+        try:
+            browser.get(served.url + "/")
+            browser.execute_script("window.__mark = 'kept'")
+            assert not browser.find_elements(By.CSS_SELECTOR, "#hand-edits tr.hand-edit")
+            hand_edit(consul, key, "team", display_name="Equipe (UI)")
+            edited = time.monotonic()
+            while not browser.find_elements(By.CSS_SELECTOR, "#hand-edits tr.hand-edit"):  # how soon: the bench
+                assert time.monotonic() - edited < 30, "the hand edit never appeared on the open page"
+                time.sleep(0.05)
+            row = browser.find_element(By.CSS_SELECTOR, "#hand-edits tr.hand-edit").text
+            mark = browser.execute_script("return window.__mark")
+            origins = browser.execute_script(
+                "return performance.getEntriesByType('resource').map(function (e) { return new URL(e.name).origin; })")
+            ARTIFACTS.mkdir(exist_ok=True)
+            browser.save_screenshot(str(ARTIFACTS / "status-page-live.png"))
+        finally:
+            browser.quit()
+    finally:
+        served.stop()
+    assert "team" in row and "Equipe (UI)" in row and mark == "kept", (row, mark)
+    assert set(origins) <= {served.url}, origins

@@ -389,6 +389,9 @@ def scaffold(repo: str, prometheus: tuple[str, ...], config_path: str | None, br
               help="CONSUL_HTTP_ADDR is Consul's servers (consul-k8s's dataplane mode, say: no agent on this node), "
                    "maybe behind a load balancer: the election renews a session through any server instead of "
                    "passing a check on one agent. A dead leader is replaced within 20 s instead of 10.")
+@click.option("--status-page", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              envvar="FIELDSYNC_STATUS_PAGE", show_envvar=True,
+              help="GET / (the status page, read-only, refreshing itself) and GET /status.json on --listen.")
 @click.option("--dry-run", is_flag=True, help="Build and compare, write nothing (a shadow of the real service).")
 @click.option("--allow-rollback", is_flag=True, help="Write the branch even if the live document is from a newer "
                                                      "commit (after a force-push).")
@@ -399,8 +402,8 @@ def serve(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: 
           consul_addr: str | None, consul_token_file: str | None, git_url: str | None, workdir: str | None,
           branch: str, git_token_file: str | None, git_ssh_key: str | None, listen: str,
           webhook_secret_file: str | None, interval: float, extract_interval: float, push_hand_edits: str | None,
-          log_format: str, grace: float, lock_timeout: float | None, agentless: bool, dry_run: bool,
-          allow_rollback: bool, force: bool, allow_delete: bool, drift: str | None) -> int:
+          log_format: str, grace: float, lock_timeout: float | None, agentless: bool, status_page: str,
+          dry_run: bool, allow_rollback: bool, force: bool, allow_delete: bool, drift: str | None) -> int:
     """Run the sync as a service: at start, on every push (webhook or poll), on every hand edit of the key (a
     blocking query), and every --extract-interval; one replica leads, the others stand by.
 
@@ -408,6 +411,7 @@ def serve(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: 
     """
     from .adapters.httpserver import parse_listen
     from .usecases.serve import ServeOptions, Service
+    from .usecases.serve.options import StatusPage
 
     if git_url and not workdir:
         raise UsageError("--git-url needs --workdir, the directory it is cloned into")
@@ -418,7 +422,8 @@ def serve(repo: str, prometheus: tuple[str, ...], key: str | None, config_path: 
         git_url=git_url, branch=branch, git_token_file=git_token_file, git_ssh_key=git_ssh_key,
         listen=parse_listen(listen), webhook_secret_file=webhook_secret_file, interval=interval,
         extract_interval=extract_interval, push_hand_edits=push_hand_edits, grace=grace, agentless=agentless,
-        config_path=config_path,
+        status_page=StatusPage(render.status_page, render.status_json, render.page_policy) if status_page == "on"
+        else None, config_path=config_path,
         prometheus=prometheus, key=key, lock_timeout=lock_timeout, drift=drift, dry_run=dry_run,
         allow_rollback=allow_rollback, force=force, allow_delete=allow_delete)
     _consul(consul_addr, consul_token_file)  # the CONSUL_* settings are checked now, not in the first run

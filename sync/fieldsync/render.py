@@ -530,11 +530,6 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-def page_version(data: dict[str, Any]) -> str:
-    """A name for this status's content: the live page asks for it to tell whether anything changed."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def page_policy(live_source: str | None) -> str:
     """The Content-Security-Policy of the status page: its own style and script, and nothing from anywhere else
     (a live page may fetch its own status, from its own origin)."""
@@ -570,7 +565,7 @@ def status_page(report: StatusReport, live_source: str | None = None, role: str 
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["value"] = value_text  # a value as JSON text; the engine escapes it like any other
     html = env.get_template("status.html.j2").render(
-        s=data, csp=page_policy(live_source), style=PAGE_STYLE, script=PAGE_SCRIPT, version=page_version(data),
+        s=data, csp=page_policy(live_source), style=PAGE_STYLE, script=PAGE_SCRIPT, version=overview.version(data),
         standing_text=STANDING_TEXT[report.standing], position_text=position(report.position), role=role,
         next_run=next_run, hand_edits_branch=hand_edits_branch, shown=list(overview.SHOWN), chart=_chart(data["runs"]),
         fieldsync_version=__version__, generated=generated)

@@ -33,6 +33,7 @@ class Answer:
     status: int
     body: str
     content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def _app(route: Route) -> Callable[[dict[str, Any], Callable[..., Any]], Iterabl
             answer = Answer(500, f"internal error: {type(e).__name__}: {e}\n")
         data = answer.body.encode("utf-8")
         start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}",
-                       [("Content-Type", answer.content_type), ("Content-Length", str(len(data)))])
+                       [("Content-Type", answer.content_type), ("Content-Length", str(len(data))), *answer.headers])
         return [data]
 
     return app

@@ -5,6 +5,8 @@ and no address of Consul or of the git remote."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Iterable, Mapping
 from enum import Enum
 from typing import Any
@@ -86,6 +88,12 @@ def fields(live: Document | None, files: Collection[str] | None, edits: Iterable
 def runs(record: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """The recent runs, newest first, as the run record keeps them."""
     return [dict(r) for r in (record or {}).get("runs") or [] if isinstance(r, dict)]
+
+
+def version(status: Mapping[str, Any]) -> str:
+    """A name for a status's content: a live status page asks for it every second to tell whether anything
+    changed."""
+    return hashlib.sha256(json.dumps(status, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def size(raw: bytes | None, live: Document | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import MappingProxyType
 
+from ..model import StatusReport
 from .metrics import MetricState
 from .webhook import Deliveries
 
@@ -49,6 +50,7 @@ class Snapshot:
     problems: Mapping[Source, Reason] = field(default_factory=lambda: MappingProxyType({}))
     metrics: MetricState = field(default_factory=MetricState)
     deliveries: Deliveries = ()  # the webhook deliveries acted on lately, to tell a replay
+    status: StatusReport | None = None  # the status after the latest run, for the status page
 
     def with_problem(self, source: Source, reason: Reason | None) -> Snapshot:
         """This snapshot with `source`'s problem set (None: cleared); the other sources' stay."""

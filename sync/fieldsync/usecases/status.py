@@ -18,11 +18,12 @@ from .plan import prepare, utc_now
 
 
 def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, policy: str = "keep",
-           state_prefix: str = "fieldsync/", order_ties: Sequence[str] = (), fetch: Fetch = fetch) -> StatusReport:
-    """The verdicts `sync` at HEAD would reach, from the same plan. Hand edits and conflicts need git only; under
+           state_prefix: str = "fieldsync/", order_ties: Sequence[str] = (), fetch: Fetch = fetch,
+           rev: str = "HEAD") -> StatusReport:
+    """The verdicts `sync` at `rev` would reach, from the same plan. Hand edits and conflicts need git only; under
     the refuse policy, judging whether a write would overwrite an edit needs what Prometheus yields too."""
     repository = git.open_repo(repo)
-    head = str(git.resolve_commit(repository, "HEAD").id)
+    head = str(git.resolve_commit(repository, rev).id)
     raw = kv.read(key)[0]
     live = document.decode(raw, key)
     record, unreadable = runlog.read(kv, key, state_prefix)
@@ -34,7 +35,7 @@ def status(*, repo: str, key: str, servers: Sequence[ServerSpec], kv: ConsulKV, 
                 "runs": overview.runs(record), "document": overview.size(raw, live)}
 
     try:
-        repository, inputs = read_fields(repo, "HEAD")
+        repository, inputs = read_fields(repo, rev)
         statuses = extract_all(servers, fetch) if servers else []
         plan = prepare(repository, replace(inputs, statuses=statuses, order_ties=tuple(order_ties)), kv, key,
                        utc_now(), policy, state_prefix=state_prefix)

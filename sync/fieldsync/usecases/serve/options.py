@@ -8,8 +8,19 @@ from typing import Any
 
 from ...adapters.consul import ConsulKV
 from ...errors import UsageError
+from ...model import StatusReport
 
 Log = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class StatusPage:
+    """How the status page is written (render.py's renderings, given by the command line: the service renders
+    nothing itself): the page for a status, and the status as JSON."""
+
+    html: Callable[..., str]
+    json: Callable[[StatusReport], dict[str, Any]]
+    policy: Callable[[str | None], str]  # its Content-Security-Policy, for a page that refreshes from this URL
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class ServeOptions:
     push_hand_edits: str | None = None  # the branch that follows the pending hand edits
     grace: float = 10.0  # seconds a stopping service waits for the run in progress
     agentless: bool = False  # Consul is reached at its servers, not at an agent of this node (leader.py)
+    status_page: StatusPage | None = None  # GET / and /status.json; None: --status-page off
     # as for `sync`
     config_path: str | None = None
     prometheus: tuple[str, ...] = ()

@@ -45,7 +45,8 @@ class Service:
         self.triggers = Triggers()
         self.repository = Repository(options, self.store, log)
         self.worker = Worker(options, self.store, self.triggers, self.repository, self.stopping, log)
-        self.api = Api(self.store, options.branch, lambda: self.secret, self._pass_on, log)
+        self.api = Api(self.store, options.branch, lambda: self.secret, self._pass_on, log, options.status_page,
+                       options.push_hand_edits)
         self.elector: Elector | None = None
         self.term: Term | None = None
         self._server: httpserver.Server | None = None

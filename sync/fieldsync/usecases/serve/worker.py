@@ -19,6 +19,7 @@ from ...rules import metrics
 from ...rules.readiness import Reason, Role, Source
 from ...rules.schedule import RETRY_CAP, Timers, backoff, jittered
 from .. import settings as settings_
+from ..status import status as status_of
 from ..sync import SyncOptions, outcome_of, sync
 from . import handbranch
 from .leader import problem
@@ -145,6 +146,19 @@ class Worker:
             return
         self._count(report.outcome, started, trigger, commit, report=report)
         self._record_hand_edits(report, s)
+        self._refresh_status(s, kv, commit)
+
+    def _refresh_status(self, s: settings_.Settings, kv: ConsulKV, commit: str) -> None:
+        """The status page's status, after a run: from git and Consul, without asking Prometheus again."""
+        if self.o.status_page is None:
+            return
+        try:
+            found = status_of(repo=s.repo, key=s.key, servers=(), kv=kv, policy=s.drift, state_prefix=s.state_prefix,
+                              order_ties=s.order_ties, rev=commit)
+        except Exception as e:  # the page keeps the status before; the service goes on
+            self.log({"event": "status", "error": problem(e)})
+            return
+        self.store.update(lambda snapshot: replace(snapshot, status=found))
 
     def _count(self, outcome: Outcome, started: float, trigger: str, commit: str | None,
                report: SyncReport | None = None, error: str | None = None) -> None:
