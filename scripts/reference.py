@@ -17,13 +17,15 @@ WIDTH = 110  # help is wrapped at a fixed width: the same text whatever terminal
 
 
 def _help(command: click.Command, name: str, parent: click.Context | None = None) -> str:
-    context = click.Context(command, info_name=name, parent=parent, max_content_width=WIDTH, terminal_width=WIDTH)
+    context = click.Context(command, info_name=name, parent=parent, max_content_width=WIDTH, terminal_width=WIDTH,
+                            **({} if parent else fieldsync.context_settings))  # as `fieldsync` makes them
     return command.get_help(context)
 
 
 def reference() -> str:
     """The reference: the overview, then each command in the order `fieldsync --help` lists them."""
-    top = click.Context(fieldsync, info_name="fieldsync", max_content_width=WIDTH, terminal_width=WIDTH)
+    top = click.Context(fieldsync, info_name="fieldsync", max_content_width=WIDTH, terminal_width=WIDTH,
+                        **fieldsync.context_settings)
     parts = ["# Command reference", "",
              "Generated from the command line by `scripts/reference.py`; do not edit by hand "
              "(`tests/test_docs.py` checks it).", "", "```", _help(fieldsync, "fieldsync"), "```"]

@@ -202,12 +202,12 @@ def test_rewrite_notes_name_the_job_and_the_way_out() -> None:
     assert legacy.rewrite_note(None, True) is None
     assert legacy.rewrite_note(PREWARM, True) == (
         "the old backend's startup prewarm (source 'prewarm_update_with_merge') rewrote the live document after "
-        "fieldsync wrote it: sync repairs what it changed; turn that job off in the old backend (see README, 'Old "
-        "backend jobs')")
+        "fieldsync wrote it: sync repairs what it changed; turn that job off in the old backend (see "
+        "docs/how-to/workflows.md, 'Old backend jobs')")
     assert legacy.rewrite_note(REFILL, False) == (
         "the old backend's force-extract / empty-key fallback (source 'initial_extraction') was the last job to write "
         "the live document (edits in its UI keep that source, so people may have edited it since): turn that job off "
-        "before adopting (see README, 'Old backend jobs')")
+        "before adopting (see docs/how-to/workflows.md, 'Old backend jobs')")
     assert legacy.describe(JobWrite(Job.RESTORE, "restored_from_backup", True)) == \
         "backup restore (source 'restored_from_backup')"
 

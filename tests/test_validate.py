@@ -232,14 +232,14 @@ def test_validator_without_fast_path_for_unshared_keywords() -> None:
     assert validator.is_valid(["a"]) and not validator.is_valid([1])
 
 
-def test_readme_lists_every_attribute_with_its_default() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_field_files_reference_lists_every_attribute_with_its_default() -> None:
+    readme = (ROOT / "docs" / "reference" / "field-files.md").read_text(encoding="utf-8")
     for name, spec in schemas.field_properties().items():
         default = json.dumps(spec["default"]) if "default" in spec else None
         row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), None)
-        assert row is not None, f"README lacks attribute {name}"
+        assert row is not None, f"docs/reference/field-files.md lacks attribute {name}"
         if default is not None:
-            assert f"| {default} |" in row, f"README default of {name} differs from the schema"
+            assert f"| {default} |" in row, f"field-files.md: the default of {name} differs from the schema"
 
 
 @pytest.mark.parametrize("fmt, line", [("text", "a.yaml:2:13: warning: field_type select without options"),

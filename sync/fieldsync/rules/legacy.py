@@ -93,10 +93,10 @@ def rewrite_note(write: JobWrite | None, after_fieldsync: bool) -> str | None:
     job = describe(write)
     if after_fieldsync:
         return (f"the old backend's {job} rewrote the live document after fieldsync wrote it: sync repairs what it "
-                "changed; turn that job off in the old backend (see README, 'Old backend jobs')")
+                "changed; turn that job off in the old backend (see docs/how-to/workflows.md, 'Old backend jobs')")
     return (f"the old backend's {job} was the last job to write the live document (edits in its UI keep that "
-            "source, so people may have edited it since): turn that job off before adopting (see README, "
-            "'Old backend jobs')")
+            "source, so people may have edited it since): turn that job off before adopting (see "
+            "docs/how-to/workflows.md, 'Old backend jobs')")
 
 
 # --- what its readers show ----------------------------------------------------------------------------------------
