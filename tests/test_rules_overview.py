@@ -61,8 +61,11 @@ def test_fields_say_where_values_come_from_and_which_are_hand_edits() -> None:
 
 
 def test_runs_and_size() -> None:
-    record = {"runs": [{"at": "t2", "outcome": "written"}, "junk", {"at": "t1", "outcome": "failed"}]}
-    assert overview.runs(record) == [{"at": "t2", "outcome": "written"}, {"at": "t1", "outcome": "failed"}]
+    record = {"runs": [{"at": "t2", "outcome": "written", "duration_ms": 40, "trigger": "webhook", "commit": "c"},
+                       "junk", {"at": "t1", "outcome": "failed", "extra": 1}]}
+    assert overview.runs(record) == [
+        {"at": "t2", "outcome": "written", "duration_ms": 40, "trigger": "webhook", "commit": "c"},
+        {"at": "t1", "outcome": "failed", "duration_ms": None, "trigger": None, "commit": None}]  # an older run
     assert overview.runs(None) == [] and overview.runs({"runs": None}) == []
     size = overview.size(b"x" * 52429, LIVE)
     assert size == {"bytes": 52429, "limit": 524288, "share": 0.1, "fields": 4, "servers": 3}

@@ -95,7 +95,8 @@ def test_every_section_shows_what_is_live(page: Path, javascript: bool) -> None:
     assert len(found["servers_ok"]) == 1 and "prom-up" in found["servers_ok"][0]
     assert len(found["fields"]) == FIELDS + 1, found["fields"]  # 30 files and one field only Prometheus has
     assert any("extracted_only" in f and "extracted only" in f for f in found["fields"])
-    assert len(found["runs"]) == 3 and found["standing"].startswith("Conflicts")
+    assert len(found["runs"]) == 3 and all(" command " in run for run in found["runs"]), found["runs"]
+    assert found["standing"].startswith("Conflicts")
     assert xss is None and resources == []  # nothing injected ran; nothing was loaded
 
 
@@ -156,6 +157,8 @@ def test_the_service_page_shows_a_hand_edit_without_reloading(consul, field_repo
             browser.get(served.url + "/")
             browser.execute_script("window.__mark = 'kept'")
             assert not browser.find_elements(By.CSS_SELECTOR, "#hand-edits tr.hand-edit")
+            assert browser.find_element(By.ID, "role").text == "leader"
+            assert browser.find_element(By.ID, "next-run").text.startswith("20")  # an instant, UTC
             hand_edit(consul, key, "team", display_name="Equipe (UI)")
             edited = time.monotonic()
             while not browser.find_elements(By.CSS_SELECTOR, "#hand-edits tr.hand-edit"):  # how soon: the bench

@@ -85,9 +85,12 @@ def fields(live: Document | None, files: Collection[str] | None, edits: Iterable
     return rows
 
 
+RUN_KEYS = ("at", "outcome", "duration_ms", "trigger", "commit")
+
+
 def runs(record: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The recent runs, newest first, as the run record keeps them."""
-    return [dict(r) for r in (record or {}).get("runs") or [] if isinstance(r, dict)]
+    """The recent runs, newest first, as the run record keeps them (what older records lack is None)."""
+    return [{k: r.get(k) for k in RUN_KEYS} for r in (record or {}).get("runs") or [] if isinstance(r, dict)]
 
 
 def version(status: Mapping[str, Any]) -> str:

@@ -51,6 +51,7 @@ class Snapshot:
     metrics: MetricState = field(default_factory=MetricState)
     deliveries: Deliveries = ()  # the webhook deliveries acted on lately, to tell a replay
     status: StatusReport | None = None  # the status after the latest run, for the status page
+    next_run: float | None = None  # when the worker's own triggers fall due next (epoch seconds), for the page
 
     def with_problem(self, source: Source, reason: Reason | None) -> Snapshot:
         """This snapshot with `source`'s problem set (None: cleared); the other sources' stay."""

@@ -16,10 +16,12 @@ KEEP_RUNS = 20
 
 
 def entry(outcome: Outcome, error: str | None, inputs: Inputs, report: SyncReport | None, now: str,
-          duration_ms: int) -> dict[str, Any]:
-    """One run: outcome, time, duration, commit, per-server details and, when it got that far, the field changes."""
+          duration_ms: int, trigger: str = "command") -> dict[str, Any]:
+    """One run: outcome, time, duration, what started it, commit, per-server details and, when it got that far, the
+    field changes."""
     run: dict[str, Any] = {
-        "at": now, "outcome": outcome, "error": error, "duration_ms": duration_ms, "commit": inputs.git.commit,
+        "at": now, "outcome": outcome, "error": error, "duration_ms": duration_ms, "trigger": trigger,
+        "commit": inputs.git.commit,
         "ref": inputs.git.ref,
         "servers": [{k: v for k, v in s.to_json().items() if k not in ("fields", "external_labels")}
                     for s in inputs.statuses],
@@ -100,7 +102,8 @@ def record(kv: ConsulKV, key: str, state_prefix: str, run: dict[str, Any]) -> st
     """Best effort: a status that cannot be written never turns a sync's outcome into an error; returns why it was
     not written, if it was not."""
     def change(previous: dict[str, Any]) -> dict[str, Any]:
-        history = [{k: run[k] for k in ("at", "outcome", "commit", "duration_ms")}, *previous.get("runs", [])]
+        history = [{k: run[k] for k in ("at", "outcome", "commit", "duration_ms", "trigger") if k in run},
+                   *previous.get("runs", [])]
         kept = {"written": previous["written"]} if "written" in previous else {}
         return {"key": key, "last": run, "runs": history[:KEEP_RUNS], **kept}
 

@@ -39,6 +39,7 @@ class SyncOptions:
     budget: DeletionBudget = DeletionBudget()
     allow_delete: bool = False  # remove more fields than the deletion budget allows
     order_ties: tuple[str, ...] = ()  # how records with equal `order` are listed
+    trigger: str = "command"  # what started the run, for the run record: the command, or serve's triggers
 
 
 def _refusal(plan: Plan, options: SyncOptions) -> str | None:
@@ -112,7 +113,7 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
         require_answers(inputs)
         with kv.lock(lock_key(options.key, options.state_prefix), options.lock_timeout, notify) as held:
             report = _write(repo, inputs, options, kv, now, before_write)
-            run = runlog.entry(report.outcome, report.reason, inputs, report, now(), took())
+            run = runlog.entry(report.outcome, report.reason, inputs, report, now(), took(), options.trigger)
             unrecorded = runlog.record(kv, options.key, options.state_prefix, run)
         warnings = list(report.warnings)
         if unrecorded and report.outcome is not Outcome.WRITTEN:  # a stale run record must not pass silently
@@ -125,7 +126,7 @@ def sync(options: SyncOptions, kv: ConsulKV, fetch: Fetch = fetch, now: Callable
         return replace(report, warnings=tuple(warnings), run=run)
     except FieldsyncError as e:
         runlog.record(kv, options.key, options.state_prefix, runlog.entry(outcome_of(e), str(e), inputs, None, now(),
-                                                                          took()))
+                                                                          took(), options.trigger))
         if "nothing written" in str(e):
             raise
         raise type(e)(f"{e}; nothing written") from None

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timezone
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -42,7 +43,7 @@ class Api:
             return Answer(503, f"no status yet: this replica is {snapshot.role.value}; there is one after its "
                                "first run\n", headers=(("Retry-After", "5"),))
         html = self.page.html(snapshot.status, live_source=STATUS_JSON, role=snapshot.role.value,
-                              hand_edits_branch=self.hand_edits_branch)
+                              hand_edits_branch=self.hand_edits_branch, next_run=_when(snapshot.next_run))
         return Answer(200, html, "text/html; charset=utf-8",
                       (("Content-Security-Policy", self.page.policy(STATUS_JSON)), ("Cache-Control", "no-store"),
                        ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")))
@@ -100,3 +101,8 @@ class Api:
 
         self.store.update(change)
         return replayed
+
+
+def _when(epoch: float | None) -> str | None:
+    """An instant as the page shows it (UTC, to the second)."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")

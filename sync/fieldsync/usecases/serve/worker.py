@@ -135,7 +135,7 @@ class Worker:
             options = SyncOptions(repo=s.repo, key=s.key, servers=s.servers, rev=commit, dry_run=self.o.dry_run,
                                   lock_timeout=s.lock_timeout, allow_rollback=self.o.allow_rollback,
                                   force=self.o.force, drift=s.drift, state_prefix=s.state_prefix, budget=s.budget,
-                                  allow_delete=self.o.allow_delete, order_ties=s.order_ties)
+                                  allow_delete=self.o.allow_delete, order_ties=s.order_ties, trigger=trigger)
             report = sync(options, kv, notify=lambda line: self.log({"event": "waiting", "message": line}),
                           before_write=self._before_write)
         except FieldsyncError as e:
@@ -169,6 +169,8 @@ class Worker:
         self.failures = self.failures + 1 if outcome is Outcome.FAILED else 0
         now = time.monotonic()
         self.timers = self.timers.ran(now, self.o.interval, self.o.extract_interval, self.failures)
+        next_run = time.time() + self.timers.wait(now)
+        self.store.update(lambda snapshot: replace(snapshot, next_run=next_run))
         if self.timers.retry_at is not None:
             event.update(error=error, retry_in_s=round(self.timers.retry_at - now, 1))
         else:
