@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from html import unescape
 from pathlib import Path
 
@@ -176,3 +177,22 @@ def test_the_service_page_shows_a_hand_edit_without_reloading(consul, field_repo
         served.stop()
     assert "team" in row and "Equipe (UI)" in row and mark == "kept", (row, mark)
     assert set(origins) <= {served.url}, origins
+
+
+def test_the_page_names_what_the_last_run_repaired_of_an_old_backend_job() -> None:
+    from fieldsync import render
+    from fieldsync.model import Lineage, Position, StatusReport
+
+    last = {"at": "2026-12-04T03:00:00+00:00", "outcome": "written", "duration_ms": 40, "error": None,
+            "job_rewrites": {"job": "prewarm", "source": "prewarm_update_with_merge",
+                             "attributes": [{"field": "env", "attribute": "field_type", "live": "select"},
+                                            {"field": "os", "attribute": "options", "live": []}]}}
+    report = StatusReport("k", True, "main", "a" * 40, Position(Lineage.SAME, "a" * 40, "a" * 40), None, None, last,
+                          overview={"servers": [], "fields": [], "runs": [],
+                                    "document": {"bytes": 1, "limit": 524288, "share": 0.0, "fields": 0,
+                                                 "servers": 0}})
+    html = render.status_page(report)
+    repaired = html.split('<p id="repaired">', 1)[1].split("</p>", 1)[0]
+    assert "prewarm job" in repaired and "prewarm_update_with_merge" in repaired
+    assert "env.field_type, os.options" in " ".join(repaired.split())
+    assert 'id="repaired"' not in render.status_page(replace(report, last_run={**last, "job_rewrites": None}))
