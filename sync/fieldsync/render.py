@@ -553,7 +553,7 @@ def _chart(runs: list[dict[str, Any]], width: int = 600, height: int = 60) -> di
 
 
 def status_page(report: StatusReport, live_source: str | None = None, role: str | None = None,
-                next_run: str | None = None, hand_edits_branch: str | None = None, generated: str = "") -> str:
+                next_run: str | None = None, hand_edits_branch: str | None = None) -> str:
     """The status page: one self-contained HTML document built from `status_json`, readable with JavaScript off,
     every value escaped by the template engine; `live_source`, the URL of its JSON, makes it refresh itself."""
     import jinja2  # not at the top: only the page needs it
@@ -564,9 +564,8 @@ def status_page(report: StatusReport, live_source: str | None = None, role: str 
     env = jinja2.Environment(loader=jinja2.PackageLoader("fieldsync", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["value"] = value_text  # a value as JSON text; the engine escapes it like any other
-    html = env.get_template("status.html.j2").render(
+    return env.get_template("status.html.j2").render(
         s=data, csp=page_policy(live_source), style=PAGE_STYLE, script=PAGE_SCRIPT, version=overview.version(data),
         standing_text=STANDING_TEXT[report.standing], position_text=position(report.position), role=role,
         next_run=next_run, hand_edits_branch=hand_edits_branch, shown=list(overview.SHOWN), chart=_chart(data["runs"]),
-        fieldsync_version=__version__, generated=generated)
-    return html.replace('<main id="page"', f'<main id="page" data-live="{live_source}"', 1) if live_source else html
+        fieldsync_version=__version__, live_source=live_source)
