@@ -196,3 +196,25 @@ def test_the_page_names_what_the_last_run_repaired_of_an_old_backend_job() -> No
     assert "prewarm job" in repaired and "prewarm_update_with_merge" in repaired
     assert "env.field_type, os.options" in " ".join(repaired.split())
     assert 'id="repaired"' not in render.status_page(replace(report, last_run={**last, "job_rewrites": None}))
+
+
+def test_a_standby_serves_the_page_too(consul, field_repo, example_prometheus) -> None:
+    """Behind a load balancer any replica answers GET /: a standby shows the state as it read it (it syncs nothing)."""
+    import time
+
+    from support.serving import serve_repo
+
+    key = "standbypage/fields"
+    replicas = [serve_repo(consul, field_repo.path, example_prometheus.url, key) for _ in range(2)]
+    try:
+        roles = {replica.wait_ready(): replica for replica in replicas}
+        assert set(roles) == {"leader", "standby"}, roles
+        standby = roles["standby"]
+        deadline = time.monotonic() + 30
+        while (answer := standby.get("/"))[0] != 200:
+            assert time.monotonic() < deadline, (answer, standby.log)
+            time.sleep(0.2)
+        assert 'id="role">standby<' in answer[1] and f'<span class="key">{key}</span>' in answer[1]
+    finally:
+        for replica in replicas:
+            replica.stop()

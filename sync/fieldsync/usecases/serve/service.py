@@ -29,7 +29,7 @@ from .options import Log, ServeOptions, read_secret
 from .repository import Repository
 from .state import Store
 from .term import Term
-from .triggers import LEADER, RELOAD, STOP, WEBHOOK, Triggers
+from .triggers import LEADER, RELOAD, STANDBY, STOP, WEBHOOK, Triggers
 from .worker import Worker
 
 STOP_MARGIN = 1.5  # seconds past --grace that a stopping service gives Consul to release its leadership
@@ -136,6 +136,8 @@ class Service:
                              self.triggers, self.store)
             self.term.start()
             self.triggers.pull(LEADER)
+        elif not self.stopping.is_set():
+            self.triggers.pull(STANDBY)
 
     def _on_consul(self, problem: str | None) -> None:
         self.store.problem(Source.ELECTION, consul_reason(problem) if problem else None, problem)

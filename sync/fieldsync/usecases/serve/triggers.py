@@ -8,6 +8,7 @@ from ...rules.schedule import EXTRACT, RETRY
 
 # why a run happens, besides the timers' (interval, extract, retry)
 WEBHOOK, KV, LEADER, RELOAD, STOP = "webhook", "kv", "leader", "reload", "stop"
+STANDBY = "standby"  # this replica stands by: it reads the state for its page (and syncs nothing)
 ALWAYS = frozenset({EXTRACT, WEBHOOK, KV, LEADER, RELOAD, RETRY})  # a sync whatever the fetch brought
 
 

@@ -81,6 +81,8 @@ class Worker:
                 continue  # backing off: what came meanwhile waits for the retry
             pending |= self.timers.due(now)
             if self.store.snapshot.role is not Role.LEADER:  # a standby does not sync; a new leader syncs at once
+                if pending:
+                    self._standby_status()
                 self.timers = self.timers.ran(now, self.o.interval, self.o.extract_interval, 0)
                 pending.clear()
                 continue
@@ -147,6 +149,18 @@ class Worker:
         self._count(report.outcome, started, trigger, commit, report=report)
         self._record_hand_edits(report, s)
         self._refresh_status(s, kv, commit)
+
+    def _standby_status(self) -> None:
+        """A standby syncs nothing, but its page shows the state too (a load balancer may send anyone to it): read
+        when it becomes a standby, then whenever its own triggers fall due."""
+        if self.o.status_page is None or self.store.snapshot.role is not Role.STANDBY:
+            return
+        try:
+            commit = self.repository.fetch()
+            s = self.repository.settings(commit)
+            self._refresh_status(s, self._client(s.consul_addresses), commit)
+        except Exception as e:  # the page keeps what it had; the replica goes on standing by
+            self.log({"event": "status", "error": problem(e)})
 
     def _refresh_status(self, s: settings_.Settings, kv: ConsulKV, commit: str) -> None:
         """The status page's status, after a run: from git and Consul, without asking Prometheus again."""
