@@ -180,19 +180,19 @@ class ParsedFiles:
 
 
 class Decoded(Generic[T]):
-    """The value last decoded from each key's raw value (bytes, or texts): a raw value read again unchanged (serve's
-    steady state) is not decoded again. Values are shared, never changed."""
+    """The value last decoded from each key's raw value (its bytes, or a digest of them): a raw value read again
+    unchanged (serve's steady state) is not decoded again. Values are shared, never changed."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._last: dict[str, tuple[object, T]] = {}
+        self._last: dict[str, tuple[bytes, T]] = {}
 
-    def put(self, key: str, raw: object, value: T) -> None:
+    def put(self, key: str, raw: bytes, value: T) -> None:
         """What `raw` decodes to, known without decoding it (the value just written)."""
         with self._lock:
             self._last[key] = (raw, value)
 
-    def get(self, key: str, raw: object, decode: Callable[[], T]) -> T:
+    def get(self, key: str, raw: bytes | None, decode: Callable[[], T]) -> T:
         with self._lock:
             hit = self._last.get(key)
         if raw is not None and hit is not None and hit[0] == raw:

@@ -61,12 +61,11 @@ def last_reads(statuses: Sequence[ServerStatus], live: Document | None) -> dict[
 
 
 def build(records: list[dict[str, Any]], statuses: list[ServerStatus], git: GitInfo, now: str,
-          carried: Mapping[str, dict[str, Any]] | None = None, edits: Sequence[HandEdit] = ()) -> dict[str, Any]:
+          carried: Mapping[str, dict[str, Any]], edits: Sequence[HandEdit] = ()) -> dict[str, Any]:
     """The document. extraction_status.server_status[] holds data from successful reads only: a server that failed
     this run keeps the entry of its last successful read (`carried`). Health (errors, durations of failed runs)
     goes to the run record, so the document changes only when what readers use does."""
-    entries = [entry(s) if s.success else (carried or {})[s.name] for s in statuses
-               if s.success or s.name in (carried or {})]
+    entries = [entry(s) if s.success else carried[s.name] for s in statuses if s.success or s.name in carried]
     return {
         "version": VERSION,
         "last_updated": now,

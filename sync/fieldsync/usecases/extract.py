@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,7 +27,7 @@ def extract_one(server: ServerSpec, fetch: Fetch = fetch) -> ServerStatus:
     hostname, port = server.hostname or server.name, port_of(server.url)
     try:
         texts = fetch(server)
-        config = CONFIGS.get(server.name, texts, lambda: extraction.combine(texts))
+        config = CONFIGS.get(server.name, _fingerprint(texts), lambda: extraction.combine(texts))
     except Exception as e:  # any failure of one server is reported in its status, never raised
         elapsed = round((time.perf_counter() - start) * 1000)
         return ServerStatus(server.name, server.location, False, str(e) or type(e).__name__, elapsed,
@@ -34,6 +35,15 @@ def extract_one(server: ServerSpec, fetch: Fetch = fetch) -> ServerStatus:
     elapsed = round((time.perf_counter() - start) * 1000)
     return ServerStatus(server.name, server.location, True, None, elapsed, config.external_labels, config.rules,
                         hostname=hostname, port=port, files_count=len(texts))
+
+
+def _fingerprint(texts: ConfigTexts) -> bytes:
+    """What a server answered, in 32 bytes: the memo compares this, and does not hold a text that may be megabytes."""
+    digest = hashlib.sha256()
+    for origin, text in texts:
+        digest.update(f"{len(origin)}:{origin}{len(text)}:".encode())
+        digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def extract_all(servers: Iterable[ServerSpec], fetch: Fetch = fetch) -> list[ServerStatus]:
